@@ -1,0 +1,309 @@
+"""Incremental ingest: make the store match a corpus folder, doing only the needed work.
+
+Unchanged articles cost a file read and a hash; new and changed ones are chunked and embedded
+in large cross-article batches (the model's forward pass is the floor, so everything else is
+kept out of its way); removed ones are deleted. Each article is committed on its own (see
+`rag.store`), so an interrupted run leaves a consistent store that the next run completes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ingest.chunking import Chunker, ChunkedArticle
+from ingest.loaders import LoadError, discover, load_file
+from ingest.summary import Failure, IngestSummary
+from rag.bm25 import Bm25Manager
+from rag.embedding import Embedder, get_embedder, resolve_model
+from rag.models import Article
+from rag.settings import Settings
+from rag.store import Store, StoreConfig, StoreError, shared_client
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+
+# Ingest runs in one process serialize: two concurrent runs would both embed the same work.
+_run_lock = threading.Lock()
+
+
+@dataclass
+class Plan:
+    """What a run will do, computed before any write (also what --dry-run reports)."""
+
+    to_add: list[Article] = field(default_factory=list)
+    to_update: list[Article] = field(default_factory=list)
+    to_remove: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def store_for(settings: Settings) -> Store:
+    return Store(settings, shared_client(settings))
+
+
+def bm25_for(settings: Settings, store: Store) -> Bm25Manager:
+    return _bm25_managers.setdefault(
+        _store_key(settings),
+        Bm25Manager(store, settings.store_dir / "bm25" / settings.collection),
+    )
+
+
+_bm25_managers: dict[str, Bm25Manager] = {}
+
+
+def _store_key(settings: Settings) -> str:
+    return f"{settings.chroma_url or settings.store_dir.resolve()}|{settings.collection}"
+
+
+class Ingestor:
+    """One ingest run's collaborators; tests swap the embedder or the store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        embedder: Embedder | None = None,
+        bm25: Bm25Manager | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store or store_for(settings)
+        self._embedder = embedder
+        self.bm25 = bm25 or bm25_for(settings, self.store)
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = get_embedder(self.settings)
+        return self._embedder
+
+    def model_name(self) -> str:
+        if self._embedder is not None:
+            return self._embedder.name
+        name = resolve_model(self.settings.embed_model)[1]
+        return name + ("+int8" if self.settings.embed_quantize else "")
+
+    # ----- planning --------------------------------------------------------------------------
+    def plan(self, root: Path) -> Plan:
+        plan = Plan()
+        files, skipped = discover(root)
+        plan.skipped = [_rel(p, root) for p in skipped]
+        for p in skipped:
+            log.info("skipped %s: not a file type newsrag reads", _rel(p, root))
+        articles: dict[str, Article] = {}
+        failed_paths: set[str] = set()
+        for path in files:
+            rel = _rel(path, root)
+            try:
+                result = load_file(path, root, max_bytes=self.settings.max_file_bytes)
+            except LoadError as exc:
+                plan.failures.append(Failure(path=exc.path or rel, reason=exc.reason))
+                failed_paths.add(rel)
+                log.warning("failed %s: %s", exc.path or rel, exc.reason)
+                continue
+            for where, reason in result.problems:
+                plan.failures.append(Failure(path=where, reason=reason))
+                log.warning("failed %s: %s", where, reason)
+            for art in result.articles:
+                if art.doc_id in articles:
+                    plan.failures.append(
+                        Failure(
+                            path=rel,
+                            reason=f"duplicate doc_id {art.doc_id!r} (also in "
+                            f"{articles[art.doc_id].path}); kept the first",
+                        )
+                    )
+                    continue
+                articles[art.doc_id] = art
+        known = self.store.documents()
+        for doc_id, art in articles.items():
+            info = known.get(doc_id)
+            if info is None:
+                plan.to_add.append(art)
+            elif info.sha256 != art.sha256:
+                plan.to_update.append(art)
+            else:
+                plan.unchanged += 1
+        if not root.is_dir():
+            return plan  # ingesting one file adds or updates it; it says nothing of others
+        for doc_id, info in known.items():
+            # A file that failed to load this time keeps its articles: lose nothing.
+            if doc_id not in articles and info.path not in failed_paths:
+                plan.to_remove.append(doc_id)
+        return plan
+
+    # ----- running ---------------------------------------------------------------------------
+    def run(
+        self,
+        path: Path | None = None,
+        *,
+        dry_run: bool = False,
+        rebuild: bool = False,
+        progress: Progress | None = None,
+    ) -> IngestSummary:
+        t0 = time.perf_counter()
+        root = Path(path or self.settings.corpus_dir)
+        if not root.exists():
+            raise StoreError(f"corpus path {root} does not exist")
+        with _run_lock:
+            if rebuild and not dry_run:
+                self.store.reset()
+            self._check_config()
+            if not dry_run:
+                self.store.repair()
+            plan = self.plan(root)
+            summary = IngestSummary(
+                added=len(plan.to_add),
+                updated=len(plan.to_update),
+                removed=len(plan.to_remove),
+                unchanged=plan.unchanged,
+                failed=len(plan.failures),
+                failures=plan.failures,
+                skipped=plan.skipped,
+                dry_run=dry_run,
+            )
+            if dry_run:
+                summary.seconds = time.perf_counter() - t0
+                return summary
+            for doc_id in plan.to_remove:
+                self.store.delete_article(doc_id)
+                log.info("removed %s", doc_id)
+            todo = plan.to_add + plan.to_update
+            if todo:
+                summary.chunks_written = self._embed_and_write(todo, progress)
+            if todo or plan.to_remove or rebuild:
+                self.bm25.refresh()
+            summary.seconds = time.perf_counter() - t0
+            log.info("ingest: %s in %.1fs", summary.line(), summary.seconds)
+            return summary
+
+    def _check_config(self) -> None:
+        have = self.store.config()
+        name = self.model_name()
+        s = self.settings
+        if have is not None and have.model == name:
+            wanted = StoreConfig(name, have.dim, s.chunk_size, s.chunk_overlap)
+        else:
+            wanted = StoreConfig(name, self.embedder.dim, s.chunk_size, s.chunk_overlap)
+        self.store.ensure_config(wanted)
+
+    def _embed_and_write(self, todo: list[Article], progress: Progress | None) -> int:
+        from tqdm import tqdm
+
+        chunker = Chunker(
+            self.embedder.count_tokens, self.settings.chunk_size, self.settings.chunk_overlap
+        )
+        batch_target = max(self.settings.embed_batch_size * 4, 64)
+        written = 0
+        done_articles = 0
+        bar = tqdm(total=len(todo), desc="embedding articles", unit="article", disable=None)
+        batch: list[ChunkedArticle] = []
+        batch_units = 0
+        try:
+            for art in todo:
+                chunked = chunker.split(art)
+                batch.append(chunked)
+                batch_units += len(chunked.chunks) + len(chunked.sentences)
+                if batch_units >= batch_target:
+                    written += self._flush(batch)
+                    done_articles += len(batch)
+                    bar.update(len(batch))
+                    if progress:
+                        progress(done_articles, len(todo), "embedding")
+                    batch, batch_units = [], 0
+            if batch:
+                written += self._flush(batch)
+                done_articles += len(batch)
+                bar.update(len(batch))
+                if progress:
+                    progress(done_articles, len(todo), "embedding")
+        finally:
+            bar.close()
+        return written
+
+    def _flush(self, batch: list[ChunkedArticle]) -> int:
+        """Embed the chunks and unique sentences of several articles in one model call."""
+        texts: list[str] = []
+        for ca in batch:
+            texts.extend(chunk_embedding_text(ca.article.title, c.text) for c in ca.chunks)
+        sentence_keys: dict[tuple[int, int, int], int] = {}
+        for b, ca in enumerate(batch):
+            for s in ca.sentences:
+                key = (b, s.start, s.end)
+                if key not in sentence_keys:
+                    sentence_keys[key] = len(texts)
+                    texts.append(ca.article.text[s.start : s.end])
+        vectors = self.embedder.encode(texts)
+        pos = 0
+        written = 0
+        for b, ca in enumerate(batch):
+            n = len(ca.chunks)
+            chunk_vecs = vectors[pos : pos + n]
+            pos += n
+            sent_vecs = (
+                np.stack([vectors[sentence_keys[(b, s.start, s.end)]] for s in ca.sentences])
+                if ca.sentences
+                else np.zeros((0, vectors.shape[1]), dtype=np.float32)
+            )
+            self.store.write_article(ca.article, ca.chunks, chunk_vecs, ca.sentences, sent_vecs)
+            written += n
+        return written
+
+
+def chunk_embedding_text(title: str, text: str) -> str:
+    """The title is part of what the embedder sees: a chunk deep in an article rarely names
+    its subject, and questions usually do."""
+    return f"{title}\n{text}" if title else text
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix() if root.is_dir() else path.name
+    except ValueError:
+        return path.as_posix()
+
+
+def ingest_corpus(
+    settings: Settings | None = None,
+    path: Path | str | None = None,
+    *,
+    dry_run: bool = False,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Make the store match the corpus at `path` (default: settings.corpus_dir)."""
+    settings = settings or Settings()
+    return Ingestor(settings).run(
+        Path(path) if path else None, dry_run=dry_run, rebuild=rebuild, progress=progress
+    )
+
+
+def delete_document(settings: Settings, doc_id: str) -> str:
+    """Delete an article from the store and, when it is a file of its own, from the corpus,
+    so the next re-ingest does not bring it back."""
+    store = store_for(settings)
+    info = store.documents().get(doc_id)
+    if info is None:
+        raise ValueError(f"no article with doc_id {doc_id!r} in the store")
+    corpus = settings.corpus_dir.resolve()
+    file = (corpus / info.path).resolve() if info.path else None
+    if file is not None and file.is_relative_to(corpus) and file.is_file():
+        if info.path != doc_id:
+            raise ValueError(
+                f"{doc_id!r} is one of the articles in {info.path}; edit that file and "
+                "re-ingest to remove it"
+            )
+        file.unlink()
+    with _run_lock:
+        store.delete_article(doc_id)
+        bm25_for(settings, store).refresh()
+    return f"deleted {info.title or doc_id}"

@@ -1,0 +1,103 @@
+"""The default answerer: extractive, so every word of an answer is a quote with a source.
+
+It picks the sentences of the top passages that best answer the question (`rag.scoring`),
+writes them with `[n]` markers, and ties each marker to the passage and the exact character
+span it came from. When nothing scores well enough it abstains and shows the closest passages
+instead of guessing.
+"""
+
+from __future__ import annotations
+
+from rag import scoring
+from rag.models import Answer, Citation
+from rag.retrieval import Passage, Retrieval
+from rag.settings import Settings
+
+NO_ANSWER_TEXT = (
+    "I could not find an answer to that in the corpus. The closest passages are listed below; "
+    "they may help, but they do not seem to answer the question."
+)
+EMPTY_STORE_TEXT = "The corpus is empty (or nothing matches the filters), so there is nothing to answer from."
+
+
+def make_citation(number: int, passage: Passage, sentence_index: int | None) -> Citation:
+    """A citation whose quote is the chosen sentence, or the passage's best sentence."""
+    meta = passage.hit.metadata
+    start = passage.chunk_start
+    if sentence_index is None:
+        cos = passage.candidate.sentence_cos
+        sentence_index = int(cos.argmax()) if len(cos) else None
+    if sentence_index is not None and passage.sentences:
+        rec = passage.sentences[sentence_index]
+        quote, q_start, q_end = passage.sentence_text(sentence_index), rec.start, rec.end
+    else:
+        quote, q_start, q_end = passage.hit.text, start, start + len(passage.hit.text)
+    return Citation(
+        number=number,
+        doc_id=passage.hit.doc_id,
+        chunk_id=passage.hit.chunk_id,
+        title=str(meta.get("title", "")),
+        source=str(meta.get("source", "")),
+        url=str(meta.get("url", "")),
+        published=str(meta.get("published", "")),
+        passage=passage.hit.text,
+        passage_start=start,
+        quote=quote,
+        quote_start=q_start,
+        quote_end=q_end,
+        score=round(passage.score, 4),
+    )
+
+
+class ExtractiveAnswerer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def should_abstain(self, retrieval: Retrieval) -> bool:
+        if not retrieval.passages:
+            return True
+        ranked = [(p.candidate, p.score) for p in retrieval.passages]
+        return scoring.should_abstain(ranked, retrieval.terms, idf=retrieval.idf)
+
+    def answer(self, question: str, retrieval: Retrieval) -> Answer:
+        passages = retrieval.passages
+        if not passages:
+            return Answer(question=question, text=EMPTY_STORE_TEXT, abstained=True,
+                          retrieval_query=retrieval.query)
+        if self.should_abstain(retrieval):
+            return abstention(question, retrieval)
+        ranked = [(p.candidate, p.score) for p in passages]
+        picks = scoring.select_sentences(
+            ranked,
+            retrieval.terms,
+            max_sentences=self.settings.answer_sentences,
+            idf=retrieval.idf,
+        )
+        if not picks:
+            return abstention(question, retrieval)
+        numbers: dict[tuple[int, int], int] = {}
+        citations: list[Citation] = []
+        parts: list[str] = []
+        for pi, si, _ in picks:
+            key = (pi, si)
+            if key not in numbers:
+                numbers[key] = len(citations) + 1
+                citations.append(make_citation(numbers[key], passages[pi], si))
+            sentence = " ".join(passages[pi].sentence_text(si).split())
+            parts.append(f"{sentence} [{numbers[key]}]")
+        return Answer(
+            question=question,
+            text=" ".join(parts),
+            citations=citations,
+            retrieval_query=retrieval.query,
+        )
+
+
+def abstention(question: str, retrieval: Retrieval, limit: int = 3) -> Answer:
+    return Answer(
+        question=question,
+        text=NO_ANSWER_TEXT,
+        citations=[make_citation(i + 1, p, None) for i, p in enumerate(retrieval.passages[:limit])],
+        abstained=True,
+        retrieval_query=retrieval.query,
+    )

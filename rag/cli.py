@@ -1,0 +1,143 @@
+"""`newsrag` command line: thin wrappers over `ingest` and `rag` with trustworthy exit codes.
+
+Exit codes: 0 success (including an abstained answer); 1 some files failed to ingest (the rest
+was ingested); 2 usage or configuration error (no store yet, mismatched store, bad date);
+3 the store is unavailable (Chroma server down).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="newsrag", description=__doc__.splitlines()[0])
+    p.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ing = sub.add_parser("ingest", help="make the store match a corpus folder")
+    ing.add_argument("path", nargs="?", type=Path, help="corpus folder (default NEWSRAG_CORPUS_DIR)")
+    ing.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
+    ing.add_argument("--rebuild", action="store_true", help="drop the store and ingest everything")
+    ing.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    ask = sub.add_parser("ask", help="answer a question from the store")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    ask.add_argument("--source", action="append", help="only this source (repeatable)")
+    ask.add_argument("--since", type=_date, help="published on or after YYYY-MM-DD")
+    ask.add_argument("--until", type=_date, help="published on or before YYYY-MM-DD")
+    ask.add_argument("-k", "--top-k", type=int, help="number of passages to use")
+
+    serve = sub.add_parser("serve", help="serve the web chat")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--share", type=lambda v: v.lower() in ("1", "true", "yes"), default=False,
+                       help="create a public Gradio share link (default false)")
+
+    ev = sub.add_parser("eval", help="measure retrieval and answers")
+    ev.add_argument("dataset", help="'squad' or a JSONL file of {question, answers}")
+    ev.add_argument("--data", type=Path, help="SQuAD folder (default ../shared/data/squad-dev)")
+    ev.add_argument("--limit", type=int, help="ask only the first N questions")
+    ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    ev.add_argument("--store-dir", type=Path, help="store for the SQuAD passages")
+    ev.add_argument("--llm", help="also evaluate this LLM backend (see NEWSRAG_LLM)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from rag.settings import Settings
+    from rag.store import StoreError, StoreUnavailableError
+
+    try:
+        settings = Settings()
+        handler = {"ingest": _ingest, "ask": _ask, "serve": _serve, "eval": _eval}[args.command]
+        return handler(args, settings)
+    except StoreUnavailableError as exc:
+        print(f"newsrag: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except (StoreError, ValueError) as exc:
+        print(f"newsrag: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("newsrag: interrupted", file=sys.stderr)
+        return 130
+
+
+def _ingest(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
+    logging.getLogger("ingest").setLevel(logging.INFO if not args.json else logging.WARNING)
+    from ingest import ingest_corpus
+
+    summary = ingest_corpus(settings, args.path, dry_run=args.dry_run, rebuild=args.rebuild)
+    if args.json:
+        print(summary.model_dump_json())
+    else:
+        prefix = "would be: " if summary.dry_run else ""
+        print(prefix + summary.line())
+        for f in summary.failures:
+            print(f"  failed {f.path}: {f.reason}")
+        for s in summary.skipped:
+            print(f"  skipped {s}: not a file type newsrag reads")
+    return EXIT_FAILED_FILES if summary.failed else EXIT_OK
+
+
+def _ask(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
+    from rag import query
+    from rag.models import Filters
+
+    filters = Filters(sources=args.source, since=args.since, until=args.until)
+    answer = query(args.question, filters=filters, top_k=args.top_k, settings=settings)
+    if args.json:
+        print(answer.model_dump_json(indent=2))
+        return EXIT_OK
+    print(answer.text)
+    if answer.citations:
+        print("\nClosest passages:" if answer.abstained else "\nSources:")
+    for c in answer.citations:
+        meta = ", ".join(x for x in (c.source, c.published, c.url) if x)
+        print(f"[{c.number}] {c.title}" + (f" ({meta})" if meta else ""))
+        print(f"    \"{' '.join(c.quote.split())}\"")
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
+    from ui.app import launch
+
+    if args.host:
+        settings.host = args.host
+    if args.port:
+        settings.port = args.port
+    launch(settings, share=args.share)
+    return EXIT_OK
+
+
+def _eval(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
+    from rag.evaluate import run_eval_cli
+
+    return run_eval_cli(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

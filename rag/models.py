@@ -1,0 +1,123 @@
+"""Plain data shared by ingest, retrieval, answering and the UI.
+
+Pydantic models so that an `Answer` round-trips through JSON (CLI `--json`, the web API) without
+hand-written serializers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import unicodedata
+
+from pydantic import BaseModel, Field
+
+
+def normalize_text(text: str) -> str:
+    """Canonical article text: what we hash, chunk and quote from.
+
+    Offsets of chunks and citations index into this string, so it must be computed once and
+    stored, never recomputed differently elsewhere.
+    """
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line.rstrip() for line in text.split("\n")]
+    out: list[str] = []
+    blank = 0
+    for line in lines:
+        if line.strip():
+            blank = 0
+            out.append(line)
+        else:
+            blank += 1
+            if blank == 1:
+                out.append("")
+    return "\n".join(out).strip()
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Article(BaseModel):
+    """One article as loaded from the corpus, its text already normalized."""
+
+    doc_id: str
+    title: str
+    text: str
+    source: str = ""
+    url: str = ""
+    author: str = ""
+    published: dt.date | None = None
+    path: str = ""  # corpus-relative path of the file it came from
+
+    @property
+    def sha256(self) -> str:
+        """Identity of the content: text plus the metadata a citation shows."""
+        meta = "\x1f".join(
+            [self.title, self.source, self.url, self.author, str(self.published or "")]
+        )
+        return sha256_text(meta + "\x1e" + self.text)
+
+
+class Chunk(BaseModel):
+    """A passage of an article, with its span in the article's normalized text."""
+
+    chunk_id: str
+    doc_id: str
+    ordinal: int
+    text: str
+    start: int
+    end: int
+
+
+class DocumentInfo(BaseModel):
+    """What the store knows of one ingested article (one manifest entry)."""
+
+    doc_id: str
+    sha256: str
+    chunks: int
+    title: str = ""
+    source: str = ""
+    url: str = ""
+    published: str = ""  # ISO date or ""
+    path: str = ""
+
+
+class Filters(BaseModel):
+    """Metadata filters applied to every retrieval side."""
+
+    sources: list[str] | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+    doc_ids: list[str] | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.sources or self.since or self.until or self.doc_ids)
+
+
+class Citation(BaseModel):
+    number: int
+    doc_id: str
+    chunk_id: str
+    title: str
+    source: str = ""
+    url: str = ""
+    published: str = ""
+    passage: str
+    passage_start: int = 0  # offset of the passage in the article
+    quote: str = ""  # verbatim substring of `passage`
+    quote_start: int = 0  # offsets of the quote in the article text
+    quote_end: int = 0
+    score: float = 0.0
+    checked: bool = True  # for LLM answers: whether the quote was verified against the passage
+    support: float = 1.0  # how well the cited passage supports the sentence (0..1)
+
+
+class Answer(BaseModel):
+    question: str
+    text: str
+    citations: list[Citation] = Field(default_factory=list)
+    abstained: bool = False
+    retrieval_query: str = ""  # the standalone query actually searched (after condensing)
+    notice: str = ""  # e.g. "LLM unavailable, extractive answer shown"
+    timings: dict[str, float] = Field(default_factory=dict)  # milliseconds per stage

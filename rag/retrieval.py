@@ -1,0 +1,145 @@
+"""Hybrid retrieval: dense (Chroma) and BM25 candidates, scored together, filtered, deduped.
+
+Scores beat ranks here (see bench/experiments/squad_scoring.py): instead of fusing two ranked
+lists by rank, every candidate from either side gets all signals — its BM25 score, its chunk
+cosine and the cosines of its sentences (vectors computed once at ingest) — and `rag.scoring`
+combines them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rag import scoring
+from rag.bm25 import Bm25Manager
+from rag.embedding import Embedder
+from rag.models import Filters
+from rag.settings import Settings
+from rag.store import ChunkHit, SentenceRecord, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Passage:
+    """A ranked chunk with what the answerer and the citations need."""
+
+    hit: ChunkHit
+    score: float
+    candidate: scoring.Candidate
+    sentences: list[SentenceRecord]
+    vector: np.ndarray
+
+    @property
+    def chunk_start(self) -> int:
+        return int(self.hit.metadata.get("start", 0))
+
+    def sentence_text(self, i: int) -> str:
+        rec = self.sentences[i]
+        return self.hit.text[rec.start - self.chunk_start : rec.end - self.chunk_start]
+
+
+@dataclass
+class Retrieval:
+    query: str
+    passages: list[Passage]
+    terms: list[str]
+    idf: dict[str, float]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class HybridRetriever:
+    def __init__(
+        self, settings: Settings, store: Store, embedder: Embedder, bm25: Bm25Manager
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.bm25 = bm25
+
+    def retrieve(
+        self, query: str, *, filters: Filters | None = None, top_k: int | None = None
+    ) -> Retrieval:
+        timings: dict[str, float] = {}
+        k = top_k or self.settings.top_k
+        n = max(self.settings.candidates, k)
+
+        t = time.perf_counter()
+        qvec = self.embedder.encode([query])[0]
+        timings["embed_ms"] = _ms(t)
+
+        t = time.perf_counter()
+        dense_hits = self.store.dense_search(qvec, n, filters)
+        timings["dense_ms"] = _ms(t)
+
+        t = time.perf_counter()
+        index = self.bm25.current()
+        q_tokens = scoring.tokenize(query)
+        bm_ids, _, bm_all = index.top(q_tokens, n, index.allowed(filters))
+        timings["bm25_ms"] = _ms(t)
+
+        t = time.perf_counter()
+        hits: dict[str, ChunkHit] = {h.chunk_id: h for h in dense_hits}
+        missing = [cid for cid in bm_ids if cid not in hits]
+        for h in self.store.get_chunks(missing):
+            hits[h.chunk_id] = h
+        committed = self.store.committed_sha([h.doc_id for h in hits.values()])
+        visible = [
+            h for h in hits.values() if committed.get(h.doc_id) == h.metadata.get("sha")
+        ]
+        vectors = self.store.chunk_vectors([h.chunk_id for h in visible])
+        sentences = self.store.sentence_records([h.chunk_id for h in visible])
+        timings["fetch_ms"] = _ms(t)
+
+        t = time.perf_counter()
+        cands: list[scoring.Candidate] = []
+        for h in visible:
+            vec = vectors.get(h.chunk_id)
+            if vec is None:
+                continue
+            recs = sentences.get(h.chunk_id, [])
+            svecs = (
+                np.stack([v for _, v in recs]) if recs else np.zeros((0, len(qvec)), np.float32)
+            )
+            pos = index.position(h.chunk_id)
+            start = int(h.metadata.get("start", 0))
+            texts = [h.text[r.start - start : r.end - start] for r, _ in recs]
+            cands.append(
+                scoring.Candidate(
+                    chunk_id=h.chunk_id,
+                    bm25=float(bm_all[pos]) if pos is not None and bm_all.size else 0.0,
+                    dense=float(vec @ qvec),
+                    sentence_cos=svecs @ qvec if len(recs) else np.zeros(0, np.float32),
+                    sentence_texts=texts,
+                    payload=(h, [r for r, _ in recs], vec),
+                )
+            )
+        terms = scoring.question_terms(query)
+        ranked = scoring.fuse(
+            cands, terms=terms, idf=index.idf, method=self.settings.fusion
+        ) if cands else []
+        passages = [
+            Passage(c.payload[0], float(s), c, c.payload[1], c.payload[2]) for c, s in ranked
+        ]
+        passages = collapse_near_duplicates(passages, self.settings.dedupe_threshold)[:k]
+        timings["score_ms"] = _ms(t)
+        return Retrieval(query, passages, terms, index.idf, timings)
+
+
+def collapse_near_duplicates(passages: list[Passage], threshold: float) -> list[Passage]:
+    """Keep the best-ranked of passages whose vectors are near-identical (syndicated copies,
+    the same wire story under two URLs): users want distinct evidence, not the same twice."""
+    kept: list[Passage] = []
+    for p in passages:
+        if any(float(p.vector @ q.vector) >= threshold for q in kept):
+            continue
+        kept.append(p)
+    return kept
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 2)

