@@ -65,8 +65,16 @@ class Chunker:
         for ordinal, group in enumerate(groups):
             start, end = units[group[0]][0], units[group[-1]][1]
             cid = chunk_id_for(article.doc_id, sha, ordinal)
-            chunks.append(Chunk(chunk_id=cid, doc_id=article.doc_id, ordinal=ordinal,
-                                text=text[start:end], start=start, end=end))
+            chunks.append(
+                Chunk(
+                    chunk_id=cid,
+                    doc_id=article.doc_id,
+                    ordinal=ordinal,
+                    text=text[start:end],
+                    start=start,
+                    end=end,
+                )
+            )
             for k, u in enumerate(group):
                 sentences.append(SentenceRecord(cid, k, units[u][0], units[u][1]))
         return ChunkedArticle(article, chunks, sentences)

@@ -290,12 +290,18 @@ def _looks_binary(sample: bytes) -> bool:
 
 def _decode(data: bytes, rel: str) -> str:
     """Bytes to str without ever failing on encoding: UTF-8 first, then a logged fallback."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16", errors="replace").replace("\r\n", "\n")
-    if _looks_binary(data[:_SNIFF_BYTES]):
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Windows "Unicode"
+        text = data.decode("utf-16", errors="replace")
+    elif _looks_binary(data[:_SNIFF_BYTES]):
         raise LoadError(rel, "binary content, not text")
+    else:
+        text = _decode_utf8_with_fallback(data, rel)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _decode_utf8_with_fallback(data: bytes, rel: str) -> str:
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         logger.warning(
             "%s: not valid UTF-8 (first bad byte at offset %d); decoded those bytes as "
@@ -303,8 +309,7 @@ def _decode(data: bytes, rel: str) -> str:
             rel,
             exc.start,
         )
-        text = data.decode("utf-8", errors="newsrag-cp1252-fallback").removeprefix("\ufeff")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+        return data.decode("utf-8", errors="newsrag-cp1252-fallback").removeprefix("\ufeff")
 
 
 # --------------------------------------------------------------------------------------------
@@ -511,20 +516,38 @@ _HEADING = re.compile(r"^\s{0,3}#{1,6}(?:\s+|$)")
 _HEADING_TAIL = re.compile(r"\s+#+\s*$")
 _H1 = re.compile(r"^\s{0,3}#\s+(.*?)(?:\s+#+)?\s*$")
 _BLOCKQUOTE = re.compile(r"^\s*(?:>\s?)+")
-_COMMENT = re.compile(r"<!--.*?-->", re.S)
+# Every span is bounded ({1,500}) so a line full of unmatched `*` or `[` stays linear, not
+# quadratic: corpus files are untrusted input.
+_SPAN = r"(?=\S)(.{1,500}?)(?<=\S)"
+_URL_PARENS = r"\((?:[^()]|\([^()]{0,500}\)){0,2000}\)"
+_IMAGE = rf"!\[[^\]]{{0,500}}\](?:{_URL_PARENS}|\[[^\]]{{0,500}}\])"
 _INLINE_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"!\[[^\]]*\](?:\((?:[^()]|\([^()]*\))*\)|\[[^\]]*\])"), ""),  # images
-    (re.compile(r"(?<!\\)\[([^\]]+)\]\((?:[^()]|\([^()]*\))*\)"), r"\1"),  # [text](url)
-    (re.compile(r"(?<!\\)\[([^\]]+)\]\[[^\]]*\]"), r"\1"),  # [text][ref]
-    (re.compile(r"<((?:https?|mailto):[^>\s]+)>"), r"\1"),  # <https://…>
-    (re.compile(r"`([^`\n]+)`"), r"\1"),  # `code`
-    (re.compile(r"(?<!\\)\*\*(?=\S)(.+?)(?<=\S)\*\*"), r"\1"),  # **strong**
-    (re.compile(r"(?<!\w)__(?=\S)(.+?)(?<=\S)__(?!\w)"), r"\1"),  # __strong__
-    (re.compile(r"(?<![\\*\w])\*(?=[^\s*])(.+?)(?<=[^\s*\\])\*(?![*\w])"), r"\1"),  # *em*
-    (re.compile(r"(?<![\\\w])_(?=\S)(.+?)(?<=\S)_(?!\w)"), r"\1"),  # _em_
-    (re.compile(r"~~(?=\S)(.+?)(?<=\S)~~"), r"\1"),  # ~~strike~~
+    (re.compile(rf"^[ \t]*{_IMAGE}[ \t]*|[ \t]*{_IMAGE}"), ""),  # images, with their spacing
+    (re.compile(rf"(?<!\\)\[([^\]]{{1,500}})\]{_URL_PARENS}"), r"\1"),  # [text](url)
+    (re.compile(r"(?<!\\)\[([^\]]{1,500})\]\[[^\]]{0,500}\]"), r"\1"),  # [text][ref]
+    (re.compile(r"<((?:https?|mailto):[^>\s]{1,2000})>"), r"\1"),  # <https://…>
+    (re.compile(r"`([^`\n]{1,500})`"), r"\1"),  # `code`
+    (re.compile(rf"(?<!\\)\*\*{_SPAN}\*\*"), r"\1"),  # **strong**
+    (re.compile(rf"(?<!\w)__{_SPAN}__(?!\w)"), r"\1"),  # __strong__
+    (re.compile(r"(?<![\\*\w])\*(?=[^\s*])(.{1,500}?)(?<=[^\s*\\])\*(?![*\w])"), r"\1"),  # *em*
+    (re.compile(rf"(?<![\\\w])_{_SPAN}_(?!\w)"), r"\1"),  # _em_
+    (re.compile(rf"~~{_SPAN}~~"), r"\1"),  # ~~strike~~
     (re.compile(r"\\([!-/:-@\[-`{-~])"), r"\1"),  # backslash escapes, last
 )
+
+
+def _strip_comments(text: str) -> str:
+    """Drop `<!-- … -->` with str.find: linear even when a comment is never closed."""
+    out: list[str] = []
+    pos = 0
+    while (start := text.find("<!--", pos)) != -1:
+        end = text.find("-->", start + 4)
+        if end == -1:
+            break
+        out.append(text[pos:start])
+        pos = end + 3
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _load_markdown(text: str, rel: str) -> Article:
@@ -600,7 +623,7 @@ def _clean_markdown(body: str) -> str:
     """
     out: list[str] = []
     in_fence = False
-    for line in _COMMENT.sub("", body).split("\n"):
+    for line in _strip_comments(body).split("\n"):
         if _FENCE.match(line):
             in_fence = not in_fence
             continue
@@ -656,9 +679,63 @@ _SPACE = _Marker()  # between table cells
 
 def _load_html(text: str, rel: str) -> Article:
     soup = BeautifulSoup(text, "html.parser")
-    meta = _html_meta(soup, rel)
-    body = html_visible_text(soup)
+    page = _index_page(soup)
+    meta = _html_meta(page, rel)
+    body = _visible_text(soup, page)
     return _require(_make_article(rel, rel, meta, body, _title_from_name(rel)), rel)
+
+
+def _html_to_text(markup: str) -> str:
+    """Visible text of an HTML fragment (e.g. a JSON record whose body is HTML)."""
+    soup = BeautifulSoup(markup, "html.parser")
+    return _visible_text(soup, _index_page(soup))
+
+
+@dataclass
+class _Page:
+    """The elements that metadata and content selection need, found in one pass over the tree.
+
+    One walk instead of a dozen `find` calls: html.parser pages are slow enough already.
+    """
+
+    metas: dict[str, str] = field(default_factory=dict)
+    title: Tag | None = None
+    h1: Tag | None = None
+    canonical: str = ""
+    json_ld: list[str] = field(default_factory=list)
+    date_tag: Tag | None = None  # [itemprop=datePublished] or <time pubdate>
+    articles: list[Tag] = field(default_factory=list)
+    main: Tag | None = None
+
+
+def _index_page(soup: BeautifulSoup) -> _Page:
+    page = _Page()
+    for tag in soup.descendants:
+        if not isinstance(tag, Tag):
+            continue
+        name = tag.name
+        if name == "meta":
+            key = tag.get("property") or tag.get("name") or tag.get("itemprop")
+            content = tag.get("content")
+            if isinstance(key, str) and isinstance(content, str) and content.strip():
+                page.metas.setdefault(key.strip().lower(), content.strip())
+        elif name == "title" and page.title is None:
+            page.title = tag
+        elif name == "h1" and page.h1 is None:
+            page.h1 = tag
+        elif name == "link" and not page.canonical and "canonical" in (tag.get("rel") or ()):
+            page.canonical = str(tag.get("href") or "").strip()
+        elif name == "script" and str(tag.get("type", "")).strip().lower() == "application/ld+json":
+            page.json_ld.append(tag.string or "")
+        elif name == "article":
+            page.articles.append(tag)
+        if page.main is None and (name == "main" or tag.get("role") == "main"):
+            page.main = tag
+        if page.date_tag is None and (
+            tag.get("itemprop") == "datePublished" or (name == "time" and tag.has_attr("pubdate"))
+        ):
+            page.date_tag = tag
+    return page
 
 
 def _is_hidden(tag: Tag) -> bool:
@@ -674,19 +751,17 @@ def _visible(tag: Tag) -> bool:
     return not any(_is_hidden(t) for t in (tag, *tag.parents) if isinstance(t, Tag))
 
 
-def html_visible_text(soup: BeautifulSoup | Tag) -> str:
+def _visible_text(soup: BeautifulSoup, page: _Page) -> str:
     """Visible text, one paragraph per block element, from `<article>`/`<main>` when present.
 
     Of several `<article>`s the longest wins (the story, not the teasers around it); a page
-    without them falls back to the whole body.
+    without them falls back to the whole document.
     """
-    candidates: list[Tag] = [t for t in soup.find_all("article") if _visible(t)]
-    texts = sorted((_block_text(t) for t in candidates), key=len, reverse=True)
+    texts = sorted((_block_text(t) for t in page.articles if _visible(t)), key=len, reverse=True)
     if texts and texts[0]:
         return texts[0]
-    main = soup.find("main") or soup.find(attrs={"role": "main"})
-    if isinstance(main, Tag) and _visible(main):
-        main_text = _block_text(main)
+    if page.main is not None and _visible(page.main):
+        main_text = _block_text(page.main)
         if main_text:
             return main_text
     return _block_text(soup)
@@ -722,68 +797,51 @@ def _block_text(root: Tag) -> str:
     return "\n\n".join(paragraphs)
 
 
-def _html_meta(soup: BeautifulSoup, rel: str) -> _Meta:
+def _html_meta(page: _Page, rel: str) -> _Meta:
     """Title, site, url, author and date from meta tags, then JSON-LD, then the page itself."""
-    metas: dict[str, str] = {}
-    for tag in soup.find_all("meta"):
-        key = tag.get("property") or tag.get("name") or tag.get("itemprop")
-        content = tag.get("content")
-        if isinstance(key, str) and isinstance(content, str) and content.strip():
-            metas.setdefault(key.strip().lower(), content.strip())
-    ld = _json_ld_article(soup)
-    title_tag = soup.find("title")
-    h1 = soup.find("h1")
-    canonical = soup.find("link", rel="canonical")
+    metas = page.metas
+    ld = _json_ld_article(page.json_ld)
     article_author = metas.get("article:author", "")
     if article_author.startswith(("http://", "https://")):
         article_author = ""  # usually a profile URL, not a name
     published = parse_date(_first(metas, _DATE_META), where=rel)
     if published is None:
         published = parse_date(ld.get("datepublished"), where=rel)
-    if published is None:
-        published = _itemprop_date(soup, rel)
+    if published is None and page.date_tag is not None:
+        tag = page.date_tag
+        value = tag.get("datetime") or tag.get("content") or tag.get_text()
+        published = parse_date(str(value), where=rel)
     return _Meta(
         title=metas.get("og:title")
         or _as_str(ld.get("headline"))
-        or (_as_str(title_tag.get_text()) if isinstance(title_tag, Tag) else "")
-        or (_as_str(h1.get_text(" ")) if isinstance(h1, Tag) else ""),
+        or (_as_str(page.title.get_text()) if page.title is not None else "")
+        or (_as_str(page.h1.get_text(" ")) if page.h1 is not None else ""),
         source=_as_str(metas.get("og:site_name") or ld.get("publisher")),
-        url=metas.get("og:url")
-        or (str(canonical.get("href", "")) if isinstance(canonical, Tag) else "")
-        or _as_str(ld.get("url")),
+        url=metas.get("og:url") or page.canonical or _as_str(ld.get("url")),
         author=_as_str(metas.get("author") or article_author or ld.get("author")),
         published=published,
     )
 
 
-def _json_ld_article(soup: BeautifulSoup) -> dict[str, Any]:
+def _json_ld_article(scripts: list[str]) -> dict[str, Any]:
     """The first schema.org *Article object in `<script type="application/ld+json">`, if any."""
-    for script in soup.find_all("script", type="application/ld+json"):
+    for script in scripts:
         try:
-            data = json.loads(script.string or "")
-        except ValueError:
+            data = json.loads(script)
+        except (ValueError, RecursionError):
             continue
-        stack = [data]
-        while stack:
-            item = stack.pop(0)
+        queue = [data]
+        for item in queue:  # breadth-first; the list grows while we walk it
             if isinstance(item, list):
-                stack.extend(item)
+                queue.extend(item)
             elif isinstance(item, dict):
                 kinds = item.get("@type", "")
                 kinds = kinds if isinstance(kinds, list) else [kinds]
                 if any(str(k).endswith(("Article", "BlogPosting")) for k in kinds):
                     return _lower_keys(item)
                 if isinstance(item.get("@graph"), list):
-                    stack.extend(item["@graph"])
+                    queue.extend(item["@graph"])
     return {}
-
-
-def _itemprop_date(soup: BeautifulSoup, rel: str) -> dt.date | None:
-    tag = soup.find(attrs={"itemprop": "datePublished"}) or soup.find("time", pubdate=True)
-    if not isinstance(tag, Tag):
-        return None
-    value = tag.get("datetime") or tag.get("content") or tag.get_text()
-    return parse_date(str(value), where=rel)
 
 
 # --------------------------------------------------------------------------------------------
@@ -857,6 +915,9 @@ class _Record:
     error: str = ""
 
 
+_TOO_DEEP = "malformed JSON: nested too deeply"
+
+
 def _malformed(exc: json.JSONDecodeError) -> str:
     return f"malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
 
@@ -872,6 +933,8 @@ def _load_json(text: str, rel: str) -> LoadResult:
                 logger.info("%s: holds one JSON object per line; read as JSONL", rel)
                 return _load_records(records, rel)
         raise LoadError(rel, _malformed(exc)) from None
+    except RecursionError:
+        raise LoadError(rel, _TOO_DEEP) from None
     return _load_json_value(data, rel)
 
 
@@ -910,7 +973,7 @@ def _load_jsonl(text: str, rel: str) -> LoadResult:
     if records and all(r.error for r in records):
         try:  # a pretty-printed JSON document saved as .jsonl
             data = json.loads(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             pass
         else:
             logger.info("%s: holds a single JSON document; read as JSON", rel)
@@ -928,6 +991,8 @@ def _jsonl_records(text: str, rel: str) -> list[_Record]:
             record.value = json.loads(line)
         except json.JSONDecodeError as exc:
             record.error = f"malformed JSON: {exc.msg} at column {exc.colno}"
+        except RecursionError:
+            record.error = _TOO_DEEP
         records.append(record)
     return records
 
@@ -945,7 +1010,10 @@ def _load_records(records: list[_Record], rel: str) -> LoadResult:
             continue
         fields = _lower_keys(record.value)
         doc_id = _record_doc_id(fields, rel, record.index)
-        article, reason = _record_article(fields, doc_id, rel, fallback="")
+        try:
+            article, reason = _record_article(fields, doc_id, rel, fallback="")
+        except Exception as exc:  # one odd record must not cost the rest of the dump
+            article, reason = None, f"unreadable: {_describe(exc)}"
         if article is None:
             result.problems.append((record.location, reason))
         elif doc_id in seen:
@@ -983,14 +1051,13 @@ def _record_doc_id(fields: Mapping[str, Any], rel: str, index: int) -> str:
 
 def _record_text(fields: Mapping[str, Any]) -> str | None:
     """The body of a record, None when it has no text field; HTML bodies are reduced to text."""
-    value = _first(fields, TEXT_KEYS)
-    if isinstance(value, list):
-        value = "\n\n".join(v for v in value if isinstance(v, str))
-    if not isinstance(value, str):
-        return None
-    if _HTML_IN_TEXT.search(value):
-        return html_visible_text(BeautifulSoup(value, "html.parser"))
-    return value
+    for key in TEXT_KEYS:
+        value = fields.get(key)
+        if isinstance(value, list):  # paragraphs
+            value = "\n\n".join(v for v in value if isinstance(v, str))
+        if isinstance(value, str) and value.strip():
+            return _html_to_text(value) if _HTML_IN_TEXT.search(value) else value
+    return None
 
 
 def _record_article(
@@ -998,7 +1065,7 @@ def _record_article(
 ) -> tuple[Article | None, str]:
     body = _record_text(fields)
     if body is None:
-        return None, "no article text (expected a text, body or content field)"
+        return None, "no article text (text, body or content field missing or empty)"
     meta = _meta_from_mapping(fields, rel)
     article = _make_article(doc_id, rel, meta, body, fallback)
     return (article, "") if article is not None else (None, "no article text")

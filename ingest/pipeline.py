@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.chunking import Chunker, ChunkedArticle
-from ingest.loaders import LoadError, discover, load_file
+from ingest.chunking import ChunkedArticle, Chunker
+from ingest.loaders import LoadError, discover, load_file, relative_name
 from ingest.summary import Failure, IngestSummary
-from rag.bm25 import Bm25Manager
+from rag.bm25 import Bm25Manager, bm25_for
 from rag.embedding import Embedder, get_embedder, resolve_model
 from rag.models import Article
 from rag.settings import Settings
-from rag.store import Store, StoreConfig, StoreError, shared_client
+from rag.store import Store, StoreConfig, StoreError, open_store
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +46,6 @@ class Plan:
     skipped: list[str] = field(default_factory=list)
 
 
-def store_for(settings: Settings) -> Store:
-    return Store(settings, shared_client(settings))
-
-
-def bm25_for(settings: Settings, store: Store) -> Bm25Manager:
-    return _bm25_managers.setdefault(
-        _store_key(settings),
-        Bm25Manager(store, settings.store_dir / "bm25" / settings.collection),
-    )
-
-
-_bm25_managers: dict[str, Bm25Manager] = {}
-
-
-def _store_key(settings: Settings) -> str:
-    return f"{settings.chroma_url or settings.store_dir.resolve()}|{settings.collection}"
-
-
 class Ingestor:
     """One ingest run's collaborators; tests swap the embedder or the store."""
 
@@ -76,7 +58,7 @@ class Ingestor:
         bm25: Bm25Manager | None = None,
     ) -> None:
         self.settings = settings
-        self.store = store or store_for(settings)
+        self.store = store or open_store(settings)
         self._embedder = embedder
         self.bm25 = bm25 or bm25_for(settings, self.store)
 
@@ -96,13 +78,13 @@ class Ingestor:
     def plan(self, root: Path) -> Plan:
         plan = Plan()
         files, skipped = discover(root)
-        plan.skipped = [_rel(p, root) for p in skipped]
+        plan.skipped = [relative_name(p, root) for p in skipped]
         for p in skipped:
-            log.info("skipped %s: not a file type newsrag reads", _rel(p, root))
+            log.info("skipped %s: not a file type newsrag reads", relative_name(p, root))
         articles: dict[str, Article] = {}
         failed_paths: set[str] = set()
         for path in files:
-            rel = _rel(path, root)
+            rel = relative_name(path, root)
             try:
                 result = load_file(path, root, max_bytes=self.settings.max_file_bytes)
             except LoadError as exc:
@@ -255,6 +237,7 @@ class Ingestor:
                 else np.zeros((0, vectors.shape[1]), dtype=np.float32)
             )
             self.store.write_article(ca.article, ca.chunks, chunk_vecs, ca.sentences, sent_vecs)
+            log.debug("wrote %s (%d chunks)", ca.article.doc_id, n)
             written += n
         return written
 
@@ -263,13 +246,6 @@ def chunk_embedding_text(title: str, text: str) -> str:
     """The title is part of what the embedder sees: a chunk deep in an article rarely names
     its subject, and questions usually do."""
     return f"{title}\n{text}" if title else text
-
-
-def _rel(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix() if root.is_dir() else path.name
-    except ValueError:
-        return path.as_posix()
 
 
 def ingest_corpus(
@@ -290,7 +266,7 @@ def ingest_corpus(
 def delete_document(settings: Settings, doc_id: str) -> str:
     """Delete an article from the store and, when it is a file of its own, from the corpus,
     so the next re-ingest does not bring it back."""
-    store = store_for(settings)
+    store = open_store(settings)
     info = store.documents().get(doc_id)
     if info is None:
         raise ValueError(f"no article with doc_id {doc_id!r} in the store")

@@ -45,4 +45,13 @@ def __getattr__(name: str):  # lazy: importing rag must not load torch
     raise AttributeError(name)
 
 
-__all__ = ["Answer", "ChatSession", "Citation", "Filters", "Pipeline", "Settings", "get_pipeline", "query"]
+__all__ = [
+    "Answer",
+    "ChatSession",
+    "Citation",
+    "Filters",
+    "Pipeline",
+    "Settings",
+    "get_pipeline",
+    "query",
+]

@@ -17,7 +17,9 @@ NO_ANSWER_TEXT = (
     "I could not find an answer to that in the corpus. The closest passages are listed below; "
     "they may help, but they do not seem to answer the question."
 )
-EMPTY_STORE_TEXT = "The corpus is empty (or nothing matches the filters), so there is nothing to answer from."
+EMPTY_STORE_TEXT = (
+    "The corpus is empty (or nothing matches the filters), so there is nothing to answer from."
+)
 
 
 def make_citation(number: int, passage: Passage, sentence_index: int | None) -> Citation:
@@ -62,8 +64,12 @@ class ExtractiveAnswerer:
     def answer(self, question: str, retrieval: Retrieval) -> Answer:
         passages = retrieval.passages
         if not passages:
-            return Answer(question=question, text=EMPTY_STORE_TEXT, abstained=True,
-                          retrieval_query=retrieval.query)
+            return Answer(
+                question=question,
+                text=EMPTY_STORE_TEXT,
+                abstained=True,
+                retrieval_query=retrieval.query,
+            )
         if self.should_abstain(retrieval):
             return abstention(question, retrieval)
         ranked = [(p.candidate, p.score) for p in passages]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Iterable
@@ -138,7 +139,8 @@ class Bm25Index:
     def save(self, directory: Path, generation: str) -> None:
         """Write to a temp dir then rename: a reader never loads half an index."""
         directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = directory.with_name(directory.name + f".tmp-{threading.get_ident()}")
+        # pid too: app copies on one machine share the cache dir and may save at once.
+        tmp = directory.with_name(directory.name + f".tmp-{os.getpid()}-{threading.get_ident()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         if self.ids:
@@ -178,6 +180,10 @@ class Bm25Index:
             retriever = bm25s.BM25.load(str(directory), show_progress=False)
         except Exception as exc:  # noqa: BLE001 - a corrupt cache is just rebuilt
             log.warning("BM25 cache at %s unreadable (%s); rebuilding", directory, exc)
+            return None
+        # Another process may have swapped the directory between the two reads.
+        num_docs = getattr(retriever, "scores", {}).get("num_docs", len(ids))
+        if num_docs != len(ids):
             return None
         return cls(ids, retriever, filter_meta, meta.get("doc_freq", {}))
 
@@ -244,7 +250,20 @@ class Bm25Manager:
             index.save(self.cache_dir, generation)
         except OSError as exc:
             log.warning("cannot cache the BM25 index in %s: %s", self.cache_dir, exc)
-        log.info(
-            "BM25 index rebuilt: %d chunks in %.2fs", len(index), time.perf_counter() - t0
-        )
+        log.info("BM25 index rebuilt: %d chunks in %.2fs", len(index), time.perf_counter() - t0)
         return index
+
+
+_managers: dict[str, Bm25Manager] = {}
+_managers_lock = threading.Lock()
+
+
+def bm25_for(settings, store) -> Bm25Manager:  # noqa: ANN001 - Settings, Store
+    """The process-wide BM25 manager of a store (one index in memory per store)."""
+    key = f"{settings.chroma_url or settings.store_dir.resolve()}|{settings.collection}"
+    with _managers_lock:
+        manager = _managers.get(key)
+        if manager is None or manager.store is not store:
+            manager = Bm25Manager(store, settings.store_dir / "bm25" / settings.collection)
+            _managers[key] = manager
+        return manager

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import logging
 import os
 import sys
@@ -31,8 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     ing = sub.add_parser("ingest", help="make the store match a corpus folder")
-    ing.add_argument("path", nargs="?", type=Path, help="corpus folder (default NEWSRAG_CORPUS_DIR)")
-    ing.add_argument("--dry-run", action="store_true", help="report what would change, change nothing")
+    ing.add_argument(
+        "path", nargs="?", type=Path, help="corpus folder (default NEWSRAG_CORPUS_DIR)"
+    )
+    ing.add_argument(
+        "--dry-run", action="store_true", help="report what would change, change nothing"
+    )
     ing.add_argument("--rebuild", action="store_true", help="drop the store and ingest everything")
     ing.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -47,8 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the web chat")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--share", type=lambda v: v.lower() in ("1", "true", "yes"), default=False,
-                       help="create a public Gradio share link (default false)")
+    serve.add_argument(
+        "--share",
+        type=lambda v: v.lower() in ("1", "true", "yes"),
+        default=False,
+        help="create a public Gradio share link (default false)",
+    )
 
     ev = sub.add_parser("eval", help="measure retrieval and answers")
     ev.add_argument("dataset", help="'squad' or a JSONL file of {question, answers}")
@@ -87,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _ingest(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
-    logging.getLogger("ingest").setLevel(logging.INFO if not args.json else logging.WARNING)
+    if not args.verbose:
+        logging.getLogger("ingest").setLevel(logging.WARNING if args.json else logging.INFO)
     from ingest import ingest_corpus
 
     summary = ingest_corpus(settings, args.path, dry_run=args.dry_run, rebuild=args.rebuild)
@@ -118,7 +126,7 @@ def _ask(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
     for c in answer.citations:
         meta = ", ".join(x for x in (c.source, c.published, c.url) if x)
         print(f"[{c.number}] {c.title}" + (f" ({meta})" if meta else ""))
-        print(f"    \"{' '.join(c.quote.split())}\"")
+        print(f'    "{" ".join(c.quote.split())}"')
     return EXIT_OK
 
 

@@ -55,9 +55,11 @@ def condense(question: str, history: list[tuple[str, str]] | None) -> str:
     last_q, last_a = history[-1]
     earlier_qs = [q for q, _ in history[:-1]][-2:]
     answer_names = [w for w in content_words(re.sub(r"\[\d+\]", " ", last_a)) if w[0].isupper()]
-    for w in [*content_words(last_q), *answer_names[:4], *(
-        w for q in reversed(earlier_qs) for w in content_words(q)
-    )]:
+    for w in [
+        *content_words(last_q),
+        *answer_names[:4],
+        *(w for q in reversed(earlier_qs) for w in content_words(q)),
+    ]:
         if w.lower() not in have:
             have.add(w.lower())
             carried.append(w)

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from rag.answer import ExtractiveAnswerer
-from rag.bm25 import Bm25Manager
+from rag.bm25 import Bm25Manager, bm25_for
 from rag.condense import condense
 from rag.embedding import Embedder, get_embedder
 from rag.models import Answer, Filters
 from rag.retrieval import HybridRetriever, Retrieval
 from rag.settings import Settings
-from rag.store import Store, shared_client
+from rag.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,8 @@ class Pipeline:
         bm25: Bm25Manager | None = None,
         answerer: Answerer | None = None,
     ) -> None:
-        from ingest.pipeline import bm25_for  # one BM25 manager per store and process
-
         self.settings = settings
-        self.store = store or Store(settings, shared_client(settings))
+        self.store = store or open_store(settings)
         self.embedder = embedder or get_embedder(settings)
         self.store.check_readable(self.embedder.name, self.embedder.dim)
         self.bm25 = bm25 or bm25_for(settings, self.store)
@@ -49,7 +47,11 @@ class Pipeline:
         self.answerer: Answerer = answerer or default_answerer(settings)
 
     def retrieve(
-        self, question: str, *, filters: Filters | None = None, history: History | None = None,
+        self,
+        question: str,
+        *,
+        filters: Filters | None = None,
+        history: History | None = None,
         top_k: int | None = None,
     ) -> Retrieval:
         return self.retriever.retrieve(condense(question, history), filters=filters, top_k=top_k)
@@ -96,8 +98,7 @@ class Pipeline:
             yield from streamer(question, retrieval)
             return
         answer = self.answer(question, filters=filters, history=history, top_k=top_k)
-        for piece in _pieces(answer.text):
-            yield piece
+        yield from _pieces(answer.text)
         yield answer
 
 
@@ -143,9 +144,7 @@ class ChatSession:
     def ask(
         self, question: str, *, filters: Filters | None = None, top_k: int | None = None
     ) -> Answer:
-        answer = self.pipeline.answer(
-            question, filters=filters, history=self.history, top_k=top_k
-        )
+        answer = self.pipeline.answer(question, filters=filters, history=self.history, top_k=top_k)
         self._remember(question, answer)
         return answer
 

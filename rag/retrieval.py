@@ -88,9 +88,7 @@ class HybridRetriever:
         for h in self.store.get_chunks(missing):
             hits[h.chunk_id] = h
         committed = self.store.committed_sha([h.doc_id for h in hits.values()])
-        visible = [
-            h for h in hits.values() if committed.get(h.doc_id) == h.metadata.get("sha")
-        ]
+        visible = [h for h in hits.values() if committed.get(h.doc_id) == h.metadata.get("sha")]
         vectors = self.store.chunk_vectors([h.chunk_id for h in visible])
         sentences = self.store.sentence_records([h.chunk_id for h in visible])
         timings["fetch_ms"] = _ms(t)
@@ -102,9 +100,7 @@ class HybridRetriever:
             if vec is None:
                 continue
             recs = sentences.get(h.chunk_id, [])
-            svecs = (
-                np.stack([v for _, v in recs]) if recs else np.zeros((0, len(qvec)), np.float32)
-            )
+            svecs = np.stack([v for _, v in recs]) if recs else np.zeros((0, len(qvec)), np.float32)
             pos = index.position(h.chunk_id)
             start = int(h.metadata.get("start", 0))
             texts = [h.text[r.start - start : r.end - start] for r, _ in recs]
@@ -119,9 +115,11 @@ class HybridRetriever:
                 )
             )
         terms = scoring.question_terms(query)
-        ranked = scoring.fuse(
-            cands, terms=terms, idf=index.idf, method=self.settings.fusion
-        ) if cands else []
+        ranked = (
+            scoring.fuse(cands, terms=terms, idf=index.idf, method=self.settings.fusion)
+            if cands
+            else []
+        )
         passages = [
             Passage(c.payload[0], float(s), c, c.payload[1], c.payload[2]) for c, s in ranked
         ]

@@ -97,28 +97,117 @@ def make_client(settings: Settings) -> Any:
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     if settings.chroma_url:
-        from urllib.parse import urlparse
+        return _http_client(settings, chroma_settings)
+    settings.store_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(
+        path=str(settings.store_dir / "chroma"), settings=chroma_settings
+    )
 
-        url = urlparse(settings.chroma_url)
-        headers = {}
-        if settings.chroma_token:
-            headers["Authorization"] = f"Bearer {settings.chroma_token}"
+
+def _http_client(settings: Settings, chroma_settings: Any) -> Any:
+    """A `chromadb.HttpClient` whose every request is bounded by `settings.chroma_timeout`.
+
+    chromadb 1.5 builds its httpx session with `timeout=None` and offers no setting for it, so
+    the timeout is set on the session after construction; construction itself (three requests)
+    runs in a daemon thread bounded by the same timeout, so a hung server cannot hang startup.
+    The optional token is sent both ways Chroma's token auth reads it (`Authorization: Bearer`
+    and `X-Chroma-Token`, the header Chroma Cloud uses).
+    """
+    from urllib.parse import urlparse
+
+    import chromadb
+    import httpx
+
+    url = urlparse(settings.chroma_url or "")
+    headers: dict[str, str] = {}
+    if settings.chroma_token:
+        headers["Authorization"] = f"Bearer {settings.chroma_token}"
+        headers["X-Chroma-Token"] = settings.chroma_token
+    result: dict[str, Any] = {}
+
+    def connect() -> None:
         try:
-            return chromadb.HttpClient(
+            result["client"] = chromadb.HttpClient(
                 host=url.hostname or "127.0.0.1",
                 port=url.port or (443 if url.scheme == "https" else 8000),
                 ssl=url.scheme == "https",
                 headers=headers,
                 settings=chroma_settings,
             )
-        except Exception as exc:
-            raise StoreUnavailableError(
-                f"store unavailable: cannot reach Chroma at {settings.chroma_url} ({exc})"
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller below
+            result["error"] = exc
+
+    worker = threading.Thread(target=connect, name="chroma-connect", daemon=True)
+    worker.start()
+    worker.join(settings.chroma_timeout)
+    if worker.is_alive():
+        raise StoreUnavailableError(
+            f"store unavailable: Chroma at {settings.chroma_url} did not answer within "
+            f"{settings.chroma_timeout:g}s"
+        )
+    if "error" in result:
+        exc = result["error"]
+        if type(exc).__name__ in ("ChromaAuthError", "AuthorizationError"):
+            raise StoreError(
+                f"Chroma at {settings.chroma_url} refused the credentials (NEWSRAG_CHROMA_TOKEN): "
+                f"{exc}"
             ) from None
-    settings.store_dir.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(
-        path=str(settings.store_dir / "chroma"), settings=chroma_settings
-    )
+        raise StoreUnavailableError(
+            f"store unavailable: cannot reach Chroma at {settings.chroma_url} ({_describe(exc)})"
+        ) from None
+    client = result["client"]
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(settings.chroma_timeout)
+    else:  # pragma: no cover - chromadb internals changed
+        log.warning("cannot set a request timeout on the Chroma client; requests may hang")
+    return client
+
+
+def _failure_kind(exc: BaseException) -> str | None:
+    """How a failed Chroma call failed: 'timeout' and 'down' mean the server is unavailable,
+    'stale' is a pooled connection the server closed (worth one retry), 'gone' a collection
+    dropped (and maybe recreated) behind our back, None anything else."""
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.ConnectError):
+        return "down"
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        return "stale"
+    if isinstance(exc, httpx.TransportError):
+        return "down"
+    if isinstance(exc, ValueError) and "could not connect to a chroma server" in str(exc).lower():
+        return "down"
+    if type(exc).__name__ == "NotFoundError" and "does not exist" in str(exc):
+        return "gone"
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _Collection:
+    """A Chroma collection handle as the `Store` uses it: a lost or hung server surfaces as
+    `StoreUnavailableError` (one retry on a stale pooled connection), and a collection that
+    another process dropped and recreated (`ingest --rebuild`) is looked up again once."""
+
+    def __init__(self, store: Store, handle: Any) -> None:
+        self._store = store
+        self.handle = handle
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.handle, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._store._call(self, name, args, kwargs)
+
+        return call
 
 
 _clients: dict[str, Any] = {}
@@ -133,6 +222,25 @@ def shared_client(settings: Settings) -> Any:
         if key not in _clients:
             _clients[key] = make_client(settings)
         return _clients[key]
+
+
+_stores: dict[str, Store] = {}
+
+
+def open_store(settings: Settings) -> Store:
+    """The process-wide `Store` for a location and collection.
+
+    Sharing one instance matters: a `--rebuild` drops and recreates the collections, and every
+    user of the store in the process must see the new ones.
+    """
+    key = f"{settings.chroma_url or settings.store_dir.resolve()}|{settings.collection}"
+    with _clients_lock:
+        store = _stores.get(key)
+    if store is None:
+        store = Store(settings, shared_client(settings))
+        with _clients_lock:
+            store = _stores.setdefault(key, store)
+    return store
 
 
 def _where(filters: Filters | None, extra: dict[str, Any] | None = None) -> dict | None:
@@ -161,24 +269,58 @@ class Store:
     def __init__(self, settings: Settings, client: Any | None = None) -> None:
         self.settings = settings
         self.client = client if client is not None else shared_client(settings)
-        name = settings.collection
+        chunks, sentences, manifest = self._open_collections()
+        self.chunks = _Collection(self, chunks)
+        self.sentences = _Collection(self, sentences)
+        self.manifest = _Collection(self, manifest)
+        self._write_lock = threading.Lock()
+
+    def _open_collections(self) -> tuple[Any, Any, Any]:
+        name = self.settings.collection
         try:
-            self.chunks = self.client.get_or_create_collection(
-                name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-            )
-            self.sentences = self.client.get_or_create_collection(
-                f"{name}-sentences",
-                embedding_function=None,
-                configuration={"hnsw": {"space": "cosine"}},
-            )
-            self.manifest = self.client.get_or_create_collection(
-                f"{name}-manifest", embedding_function=None
+            return (
+                self.client.get_or_create_collection(
+                    name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+                ),
+                self.client.get_or_create_collection(
+                    f"{name}-sentences",
+                    embedding_function=None,
+                    configuration={"hnsw": {"space": "cosine"}},
+                ),
+                self.client.get_or_create_collection(f"{name}-manifest", embedding_function=None),
             )
         except StoreError:
             raise
         except Exception as exc:
-            raise StoreUnavailableError(f"store unavailable: {exc}") from None
-        self._write_lock = threading.Lock()
+            raise StoreUnavailableError(f"store unavailable: {_describe(exc)}") from None
+
+    def _call(self, coll: _Collection, method: str, args: tuple, kwargs: dict) -> Any:
+        """Every Chroma call of the store goes through here (see `_Collection`)."""
+        retried = reopened = False
+        while True:
+            handle = coll.handle
+            try:
+                return getattr(handle, method)(*args, **kwargs)
+            except Exception as exc:
+                kind = _failure_kind(exc)
+                if kind == "gone" and not reopened:
+                    reopened = True
+                    self._reopen()
+                    continue
+                if kind == "stale" and not retried:
+                    retried = True
+                    continue
+                if kind in ("timeout", "down", "stale"):
+                    raise StoreUnavailableError(
+                        f"store unavailable: {self.location}: {_describe(exc)}"
+                    ) from None
+                raise
+
+    def _reopen(self) -> None:
+        log.info("store collections were recreated elsewhere; reopening them")
+        chunks, sentences, manifest = self._open_collections()
+        self.chunks.handle, self.sentences.handle = chunks, sentences
+        self.manifest.handle = manifest
 
     # ----- configuration -------------------------------------------------------------------
     def config(self) -> StoreConfig | None:
@@ -210,9 +352,7 @@ class Store:
     def check_readable(self, embedder_name: str, dim: int) -> None:
         have = self.config()
         if have is None:
-            raise StoreError(
-                f"no store at {self.location} yet: run `newsrag ingest` first"
-            )
+            raise StoreError(f"no store at {self.location} yet: run `newsrag ingest` first")
         if have.model != embedder_name or have.dim != dim:
             raise StoreMismatchError(
                 f"the store at {self.location} was built with model {have.model!r} "
@@ -338,9 +478,19 @@ class Store:
                 )
 
             committed = _manifest_metadata(article, sha, len(chunks))
-            self.manifest.upsert(ids=[rid], embeddings=[[1.0]], metadatas=[committed])
+            # The flip keeps `pending` until the old version is deleted, so a run killed in
+            # between leaves the old chunks to `repair`, never as unlisted orphans; clearing it
+            # and bumping the generation is one write, so a kill cannot skip the bump either.
+            self.manifest.upsert(
+                ids=[rid], embeddings=[[1.0]], metadatas=[{**committed, "pending": sha}]
+            )
             self._delete_records(article.doc_id, keep_sha=sha)
-            self.bump_generation()
+            cfg = self.config()
+            ids, metas = [rid], [committed]
+            if cfg is not None:
+                ids.append(STORE_KEY)
+                metas.append({**cfg.as_metadata(), "generation": uuid.uuid4().hex})
+            self.manifest.upsert(ids=ids, embeddings=[[1.0]] * len(ids), metadatas=metas)
 
     def delete_article(self, doc_id: str) -> None:
         rid = DOC_PREFIX + doc_id
@@ -364,7 +514,8 @@ class Store:
                 rid = DOC_PREFIX + doc_id
                 if committed:
                     self._delete_records(doc_id, keep_sha=committed)
-                    clean = {k: v for k, v in meta.items() if k != "pending"}
+                    # An upsert merges metadata keys: clear the marker, don't drop the key.
+                    clean = {**meta, "pending": ""}
                     self.manifest.upsert(ids=[rid], embeddings=[[1.0]], metadatas=[clean])
                 else:
                     self._delete_records(doc_id, keep_sha=None)
@@ -412,7 +563,10 @@ class Store:
         return [
             ChunkHit(cid, m["doc_id"], doc, m, 1.0 - float(dist))
             for cid, m, doc, dist in zip(
-                got["ids"][0], got["metadatas"][0], got["documents"][0], got["distances"][0],
+                got["ids"][0],
+                got["metadatas"][0],
+                got["documents"][0],
+                got["distances"][0],
                 strict=True,
             )
         ]
@@ -461,9 +615,7 @@ class Store:
         """All chunk records (for rebuilding BM25), visible or not: callers filter."""
         offset = 0
         while True:
-            got = self.chunks.get(
-                include=["metadatas", "documents"], limit=PAGE, offset=offset
-            )
+            got = self.chunks.get(include=["metadatas", "documents"], limit=PAGE, offset=offset)
             if not got["ids"]:
                 return
             for cid, m, doc in zip(got["ids"], got["metadatas"], got["documents"], strict=True):

@@ -15,6 +15,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+from chroma_server import any_settings, chroma_server, store_mode  # noqa: E402, F401
+
 from rag.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +62,4 @@ def real_embedder():
 def settings(tmp_path: Path) -> Settings:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    return Settings(
-        corpus_dir=corpus, store_dir=tmp_path / "store", collection=f"t{os.getpid()}"
-    )
+    return Settings(corpus_dir=corpus, store_dir=tmp_path / "store", collection=f"t{os.getpid()}")

@@ -79,7 +79,7 @@ def test_answer_markdown_escapes_html_and_markdown_but_keeps_markers() -> None:
 
 
 def test_answer_with_sources_markdown_escapes_titles_and_filters_urls() -> None:
-    bad = citation(number=2, title=f"Evil {IMG}", url="javascript:alert(1)")
+    bad = citation(number=2, chunk_id="d2", title=f"Evil {IMG}", url="javascript:alert(1)")
     md = render.answer_with_sources_markdown(answer(citations=[citation(), bad]))
     assert "<img" not in md and "javascript:" not in md
     assert "[1] [Rates to rise](https://news.example/rates) — Daily News, 2024-05-02" in md
@@ -116,6 +116,34 @@ def test_highlighted_quote_is_escaped() -> None:
     assert render.highlight_passage(c) == (
         "a <mark>&lt;script&gt;window.__pwned=1&lt;/script&gt;</mark> b"
     )
+
+
+def test_citations_of_one_passage_share_a_card_with_both_quotes_marked() -> None:
+    second = citation(number=2, quote="Closing words.", quote_start=100 + ARTICLE.index("Closing"))
+    other = citation(number=3, chunk_id="doc-2#0", title="Other")
+    html = render.sources_html(answer(citations=[citation(), other, second]))
+    assert html.count('class="src-card"') == 2
+    assert 'data-numbers="1 2"' in html and 'data-numbers="3"' in html
+    assert html.index("[1] [2]") < html.index("Other")
+    assert "<mark>The minister said rates will rise in May.</mark><sup" in html
+    assert "<mark>Closing words.</mark><sup" in html
+    md = render.answer_with_sources_markdown(answer(citations=[citation(), other, second]))
+    assert "- [1] [2] [Rates to rise]" in md and "- [3] [Other]" in md
+
+
+def test_overlapping_quotes_are_marked_once() -> None:
+    a = citation(quote="Intro sentence. The minister", quote_start=100)
+    b = citation(number=2, quote="The minister said", quote_start=116)
+    html = render.highlight_passage(a, b)
+    assert html.count("<mark>") == 2
+    assert render.esc(ARTICLE) == html.replace("<mark>", "").replace("</mark>", "").replace(
+        '<sup class="src-n">1</sup>', ""
+    ).replace('<sup class="src-n">2</sup>', "")
+
+
+def test_blank_lines_in_passage_are_collapsed() -> None:
+    c = citation(passage="One.\n\nTwo.", quote="Two.", passage_start=0, quote_start=6)
+    assert render.highlight_passage(c) == "One.\n<mark>Two.</mark>"
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from rag import ChatSession, get_pipeline
 from rag.examples import example_questions
 from rag.models import Answer
 from rag.settings import Settings
+from rag.store import StoreError, StoreMismatchError
 from ui import render
 from ui.auth import auth_checker, load_credentials
 from ui.filters import build_filters
@@ -54,9 +55,15 @@ footer { display: none !important; }
 class _Handlers:
     """Event handlers bound to one settings object and one pipeline."""
 
-    def __init__(self, settings: Settings, pipeline: Any) -> None:
+    def __init__(self, settings: Settings, pipeline: Any | None) -> None:
         self.settings = settings
-        self.pipeline = pipeline
+        self._pipeline = pipeline
+
+    def pipeline(self) -> Any:
+        """The pipeline, opened on first need: the app may start before anything is ingested."""
+        if self._pipeline is None:
+            self._pipeline = get_pipeline(self.settings)  # cached only once it succeeds
+        return self._pipeline
 
     # ---- chat ---------------------------------------------------------------------------
 
@@ -87,10 +94,10 @@ class _Handlers:
         except ValueError as exc:
             yield show(render.error_markdown(str(exc))), "", render.sources_html(None), session
             return
-        if session is None:
-            session = ChatSession(self.pipeline)
         text = ""
         try:
+            if session is None:
+                session = ChatSession(self.pipeline())
             for item in session.stream(question, filters=filters, top_k=int(top_k)):
                 if isinstance(item, Answer):
                     content = render.answer_with_sources_markdown(item)
@@ -114,6 +121,18 @@ class _Handlers:
         return [], render.sources_html(None), session, ""
 
     @staticmethod
+    def stopped(messages: list[dict[str, Any]]) -> tuple[Any, ...]:
+        """After Stop: drop the streaming cursor from the cut-off answer and say it stopped."""
+        if not messages or messages[-1].get("role") != "assistant":
+            return gr.skip(), gr.skip()
+        text = _text_of(messages[-1].get("content"))
+        if not (text.endswith("▌") or text == "…"):
+            return gr.skip(), gr.skip()
+        text = text.removesuffix("▌").strip().removesuffix("…").strip()
+        stopped = _msg("assistant", f"{text} _(stopped)_".strip())
+        return [*messages[:-1], stopped], render.sources_html(None)
+
+    @staticmethod
     def pick_example(evt: gr.SelectData) -> str:
         value = evt.value
         return value.get("text", "") if isinstance(value, dict) else str(value)
@@ -123,19 +142,21 @@ class _Handlers:
     def corpus_view(self) -> tuple[Any, ...]:
         """Fresh table, delete choices, source filter choices and example questions."""
         try:
-            store = self.pipeline.store
+            store = self.pipeline().store
             docs = store.list_documents()
             sources = store.sources()
             examples = example_questions(store, n=3)
-        except Exception:
-            log.exception("reading the store failed")
+            count = f"{len(docs)} article(s) in the store"
+        except Exception as exc:
+            log.warning("reading the store failed: %s", _reason(exc))
             docs, sources, examples = [], [], []
+            count = render.md_escape(f"The store cannot be read: {_reason(exc)}")
         return (
             render.documents_rows(docs),
             gr.update(choices=render.document_choices(docs), value=None),
             gr.update(choices=sources),
             gr.update(examples=[{"text": q} for q in examples] or None),
-            f"{len(docs)} article(s) in the store",
+            count,
         )
 
     def _ingest(self, progress: gr.Progress) -> IngestSummary:
@@ -196,7 +217,7 @@ class _Handlers:
         if not question:
             raise gr.Error("The question is empty.")
         try:
-            answer = self.pipeline.answer(question)
+            answer = self.pipeline().answer(question)
         except Exception as exc:
             log.exception("answering %r failed", question)
             raise gr.Error(f"Could not answer: {_reason(exc)}") from exc
@@ -216,16 +237,33 @@ def _msg(role: str, content: str) -> dict[str, Any]:
     return {"role": role, "content": content}
 
 
+def _text_of(content: Any) -> str:
+    """The text of a chatbot message as the Chatbot hands it back (a list of parts)."""
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content or "")
+
+
 def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
 def build_app(settings: Settings, pipeline: Any | None = None) -> gr.Blocks:
-    """The whole UI. `pipeline` defaults to the process's cached `get_pipeline(settings)`."""
+    """The whole UI. `pipeline` defaults to the process's cached `get_pipeline(settings)`.
+
+    A store built with other settings stops the start (its message says how to rebuild); with
+    no store yet the app serves anyway, so articles can be uploaded and ingested from the page.
+    """
     if pipeline is None:
-        pipeline = get_pipeline(settings)
+        try:
+            pipeline = get_pipeline(settings)
+        except StoreMismatchError:
+            raise
+        except StoreError as exc:
+            log.warning("serving without a store for now: %s", exc)
     h = _Handlers(settings, pipeline)
     private: dict[str, Any] = {"api_visibility": "private"}
+    small: dict[str, Any] = {"scale": 0, "min_width": 90}
 
     with gr.Blocks(title="newsrag", analytics_enabled=False) as demo:
         gr.Markdown("## newsrag · ask the news, check the sources")
@@ -248,13 +286,13 @@ def build_app(settings: Settings, pipeline: Any | None = None) -> gr.Blocks:
                                 placeholder="Ask about the news…",
                                 show_label=False,
                                 container=False,
-                                scale=6,
+                                scale=8,
                                 elem_id="question",
                                 max_lines=4,
                             )
-                            ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                            stop = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
-                            clear = gr.Button("Clear", scale=1, elem_id="clear")
+                            ask = gr.Button("Ask", variant="primary", **small, elem_id="ask")
+                            stop = gr.Button("Stop", variant="stop", **small, elem_id="stop")
+                            clear = gr.Button("Clear", **small, elem_id="clear")
                         with gr.Accordion("Filters (apply to the next question)", open=False):
                             with gr.Row():
                                 source_filter = gr.Dropdown(
@@ -315,7 +353,9 @@ def build_app(settings: Settings, pipeline: Any | None = None) -> gr.Blocks:
                         scale=4,
                         elem_id="delete-pick",
                     )
-                    delete = gr.Button("Delete article", variant="stop", scale=1)
+                    delete = gr.Button(
+                        "Delete article", variant="stop", scale=1, elem_id="delete-btn"
+                    )
         session = gr.State(None)
 
         view = [table, doc_pick, source_filter, chatbot, count]
@@ -328,10 +368,10 @@ def build_app(settings: Settings, pipeline: Any | None = None) -> gr.Blocks:
                 h.respond, chat_inputs, chat_outputs, **private
             ),
         ]
-        stop.click(None, None, None, cancels=asked, **private)
-        clear.click(
-            h.clear, session, [chatbot, sources_panel, session, question], cancels=asked, **private
-        )
+        stop.click(h.stopped, chatbot, [chatbot, sources_panel], cancels=asked, **private)
+        cleared = [chatbot, sources_panel, session, question]
+        clear.click(h.clear, session, cleared, cancels=asked, **private)
+        chatbot.clear(h.clear, session, cleared, cancels=asked, **private)  # its trash icon
 
         ingest_opts: dict[str, Any] = {
             **private,

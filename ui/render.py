@@ -18,6 +18,7 @@ from rag.models import Answer, Citation, DocumentInfo
 
 # `[3]` as written by the answerer; kept literal so the citation numbers stay readable.
 _MARKER = re.compile(r"\[\d{1,3}\]")
+_BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
 
 # Characters that mean something to Markdown (links, images, emphasis, code, tables, math) or to
 # Gradio's HTML templates (`${…}`, handlebars `{{…}}`). Escaped so article text stays text.
@@ -95,14 +96,43 @@ def quote_span(citation: Citation) -> tuple[int, int] | None:
     return None
 
 
-def highlight_passage(citation: Citation) -> str:
-    """The passage as HTML with the quoted span wrapped in <mark>, every piece escaped."""
-    passage = citation.passage
-    span = quote_span(citation)
-    if span is None:
-        return esc(passage)
-    start, end = span
-    return f"{esc(passage[:start])}<mark>{esc(passage[start:end])}</mark>{esc(passage[end:])}"
+def group_by_passage(citations: Iterable[Citation]) -> list[list[Citation]]:
+    """Citations that quote the same passage, grouped in the order they are first cited.
+
+    An answer often cites two sentences of one passage; one card with both quotes marked reads
+    better than the same passage twice.
+    """
+    groups: dict[str, list[Citation]] = {}
+    for c in citations:
+        groups.setdefault(c.chunk_id or f"#{c.number}", []).append(c)
+    return list(groups.values())
+
+
+def _passage_text(text: str) -> str:
+    # Blank lines between paragraphs would leave wide gaps in a narrow panel.
+    return _BLANK_LINES.sub("\n", esc(text))
+
+
+def highlight_passage(*citations: Citation) -> str:
+    """The passage of these citations as HTML, each quoted span in <mark>, all text escaped.
+
+    With several citations, each mark is followed by its citation number.
+    """
+    passage = citations[0].passage
+    spans = sorted((*span, c.number) for c in citations if (span := quote_span(c)) is not None)
+    out: list[str] = []
+    pos = 0
+    for start, end, number in spans:
+        start = max(start, pos)  # overlapping quotes: mark only what is not marked yet
+        if start >= end:
+            continue
+        out.append(_passage_text(passage[pos:start]))
+        out.append(f"<mark>{_passage_text(passage[start:end])}</mark>")
+        if len(citations) > 1:
+            out.append(f'<sup class="src-n">{number}</sup>')
+        pos = end
+    out.append(_passage_text(passage[pos:]))
+    return "".join(out)
 
 
 def _title_html(citation: Citation) -> str:
@@ -116,19 +146,23 @@ def _title_html(citation: Citation) -> str:
     )
 
 
-def citation_html(citation: Citation) -> str:
-    """One source card: number, linked title, source, date, score and the highlighted passage."""
-    meta = [esc(part) for part in (citation.source, citation.published) if part]
-    meta.append(f"score {citation.score:.2f}")
+def citation_html(*citations: Citation) -> str:
+    """One source card for citations of one passage: numbers, linked title, source, date,
+    score and the passage with the quoted spans highlighted."""
+    first = citations[0]
+    meta = [esc(part) for part in (first.source, first.published) if part]
+    meta.append(f"score {max(c.score for c in citations):.2f}")
     flag = ""
-    if not citation.checked:
+    if not all(c.checked for c in citations):
         flag = ' <span class="src-flag">quote not verified</span>'
+    numbers = " ".join(str(c.number) for c in citations)
+    labels = " ".join(f"[{c.number}]" for c in citations)
     return (
-        f'<div class="src-card" data-number="{citation.number}">'
-        f'<div class="src-head"><span class="src-num">[{citation.number}]</span> '
-        f"{_title_html(citation)}</div>"
+        f'<div class="src-card" data-numbers="{numbers}">'
+        f'<div class="src-head"><span class="src-num">{labels}</span> '
+        f"{_title_html(first)}</div>"
         f'<div class="src-meta">{" · ".join(meta)}{flag}</div>'
-        f'<div class="src-passage">{highlight_passage(citation)}</div>'
+        f'<div class="src-passage">{highlight_passage(*citations)}</div>'
         f"</div>"
     )
 
@@ -155,17 +189,19 @@ def sources_html(answer: Answer | None) -> str:
         )
     else:
         heading = '<div class="src-label">Sources</div>'
-    cards = "".join(citation_html(c) for c in answer.citations)
+    cards = "".join(citation_html(*group) for group in group_by_passage(answer.citations))
     return f'<div class="sources">{heading}{cards}</div>'
 
 
-def _source_line_md(citation: Citation) -> str:
-    title = md_escape(citation.title or citation.doc_id or "Untitled")
-    url = safe_url(citation.url)
+def _source_line_md(citations: Sequence[Citation]) -> str:
+    first = citations[0]
+    title = md_escape(first.title or first.doc_id or "Untitled")
+    url = safe_url(first.url)
     if url is not None:
         title = f"[{title}]({url.translate(_URL_IN_MD)})"
-    meta = ", ".join(md_escape(p) for p in (citation.source, citation.published) if p)
-    return f"[{citation.number}] {title}" + (f" — {meta}" if meta else "")
+    meta = ", ".join(md_escape(p) for p in (first.source, first.published) if p)
+    labels = " ".join(f"[{c.number}]" for c in citations)
+    return f"{labels} {title}" + (f" — {meta}" if meta else "")
 
 
 def answer_with_sources_markdown(answer: Answer) -> str:
@@ -179,7 +215,7 @@ def answer_with_sources_markdown(answer: Answer) -> str:
     if answer.citations:
         label = "Closest passages" if answer.abstained else "Sources"
         lines = [f"**{label}:**", ""]
-        lines += [f"- {_source_line_md(c)}" for c in answer.citations]
+        lines += [f"- {_source_line_md(g)}" for g in group_by_passage(answer.citations)]
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
 

@@ -1,0 +1,439 @@
+"""The web UI end to end: the real app (`python -m ui`), the real model and Chroma, in Chromium.
+
+Debian's chromium is driven by Playwright (`playwright install` cannot download browsers here).
+The app runs in a subprocess on a free loopback port over a small corpus in a temp folder, so
+the test exercises the same entry point as users. Set NEWSRAG_SCREENSHOT=docs/screenshot.png to
+refresh the README screenshot from the chat test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from newsdata import write_corpus
+
+expect = pytest.importorskip("playwright.sync_api").expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+STARTUP_SECONDS = 300
+ANSWER_MS = 90_000
+
+EVIL = {
+    "title": 'Record pumpkin <img src=x onerror="window.__pwned=2"> weighs in',
+    "source": "Garden <b>Times</b>",
+    "url": "javascript:window.__pwned=3",
+    "published_at": "2025-09-01",
+    "text": (
+        "Gardeners in Kent grew a record pumpkin weighing 900 kilograms this autumn. "
+        "The grower wrote <script>window.__pwned=1</script> on its label and drew "
+        '<img src=x onerror="window.__pwned=2"> beside it.'
+    ),
+}
+
+UPLOADED = """---
+title: Glacier retreat uncovers Bronze Age trail in the Alps
+source: Mountain Post
+published: 2025-08-19
+url: https://example.org/mountain/glacier-trail
+---
+
+Melting ice on the Tarnholm glacier has uncovered a Bronze Age trail with leather sandals and
+wooden arrows, archaeologists said on Monday.
+
+The finds were dated to around 1600 BC. Researcher Ilse Brandt said the trail had been used to
+drive cattle over the pass for at least four centuries.
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    corpus: Path
+    log: Path
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("ui-browser")
+    corpus = root / "corpus"
+    write_corpus(corpus)
+    (corpus / "pumpkin.json").write_text(json.dumps(EVIL), encoding="utf-8")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "NEWSRAG_CORPUS_DIR": str(corpus),
+        "NEWSRAG_STORE_DIR": str(root / "store"),
+        "NEWSRAG_HOST": "127.0.0.1",
+        "NEWSRAG_PORT": str(port),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "ANONYMIZED_TELEMETRY": "False",
+    }
+    env.pop("NEWSRAG_AUTH", None)
+    log = root / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ui"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    srv = Server(f"http://127.0.0.1:{port}/", corpus, log)
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the app exited with {proc.returncode}:\n{srv.log_tail()}")
+            try:
+                with urllib.request.urlopen(srv.url, timeout=5) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the app did not start in {STARTUP_SECONDS}s:\n{srv.log_tail()}")
+            time.sleep(0.5)
+        yield srv
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server: Server):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    pg.goto(server.url)
+    pg.wait_for_selector("#question textarea")
+    yield pg
+    context.close()
+
+
+def _ingest(server: Server) -> str:
+    from gradio_client import Client
+
+    return Client(server.url, verbose=False).predict(api_name="/ingest")
+
+
+@pytest.fixture(scope="module")
+def ingested(server: Server) -> Server:
+    """The corpus ingested (through the API) before the page loads, for tests that need it."""
+    return server
+
+
+def _bot_messages(page):
+    return page.locator('#chat [data-testid="bot"]')
+
+
+def ask(page, question: str) -> str:
+    """Type a question, wait for the streamed answer to finish; return the answer's text."""
+    before = _bot_messages(page).count()
+    page.fill("#question textarea", question)
+    page.press("#question textarea", "Enter")
+    return wait_answer(page, before)
+
+
+def wait_answer(page, before: int) -> str:
+    """Wait until answer number before+1 is complete (no cursor, sources panel settled)."""
+    page.wait_for_function(
+        """(n) => {
+            const bots = document.querySelectorAll('#chat [data-testid="bot"]');
+            const panel = document.querySelector('#sources');
+            if (bots.length <= n || !panel) return false;
+            const text = bots[bots.length - 1].innerText;
+            return !text.includes('▌') && text.trim() !== '…'
+                && !panel.innerText.includes('Searching the corpus');
+        }""",
+        arg=before,
+        timeout=ANSWER_MS,
+    )
+    return _bot_messages(page).last.inner_text()
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def test_ingest_then_answer_cites_and_highlights(page, server: Server, tmp_path: Path) -> None:
+    open_tab(page, "Corpus")
+    page.click("#reingest")
+    status = page.locator("#corpus-status")
+    status.filter(has_text=re.compile(r"failed 0")).wait_for()
+    assert re.search(
+        r"added \d+, updated \d+, removed \d+, unchanged \d+, failed 0", status.inner_text()
+    )
+    table = page.locator("#documents")
+    table.filter(has_text="Council approves new harbour bridge").wait_for()
+
+    open_tab(page, "Chat")
+    example = page.locator("#chat button").filter(has_text="What happened:").first
+    example.wait_for()  # example questions drawn from the corpus, on the empty chat
+    example.click()
+    assert "[1]" in wait_answer(page, 0)
+    page.click("#clear")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#chat [data-testid=\"bot\"]').length === 0"
+    )
+
+    answer = ask(page, "How much will the new harbour bridge in Port Ellery cost?")
+    assert "[1]" in answer
+    assert "84 million" in answer
+    first = page.locator("#sources .src-card").first
+    assert (first.get_attribute("data-numbers") or "").startswith("1")
+    assert (
+        "Council approves new harbour bridge for Port Ellery"
+        in first.locator(".src-title").inner_text()
+    )
+    assert "Coastal Herald" in first.inner_text() and "2024-03-14" in first.inner_text()
+    link = first.locator("a.src-title")
+    assert link.get_attribute("href") == "https://example.org/coastal/harbour-bridge"
+    assert link.get_attribute("rel") == "noopener noreferrer"
+    assert link.get_attribute("target") == "_blank"
+    marks = page.locator("#sources mark")
+    assert marks.count() >= 1
+    assert "84 million" in " ".join(marks.all_inner_texts())
+
+    shot = tmp_path / "screenshot.png"
+    page.screenshot(path=str(shot))
+    if os.environ.get("NEWSRAG_SCREENSHOT"):
+        page.screenshot(path=os.environ["NEWSRAG_SCREENSHOT"])
+    assert shot.stat().st_size > 10_000
+
+    follow = ask(page, "When is it expected to open?")
+    assert _bot_messages(page).count() == 2
+    assert "2027" in follow
+
+    page.click("#clear")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#chat [data-testid=\"bot\"]').length === 0"
+    )
+    assert "appear here" in page.locator("#sources").inner_text()
+
+
+def test_upload_ingest_and_ask_about_it(
+    ingested: Server, page, server: Server, tmp_path: Path
+) -> None:
+    upload = tmp_path / "glacier-trail.md"
+    upload.write_text(UPLOADED, encoding="utf-8")
+    open_tab(page, "Corpus")
+    page.set_input_files("#upload input[type=file]", str(upload))
+    page.locator("#upload").filter(has_text="glacier-trail.md").wait_for()
+    page.click("#upload-btn")
+    status = page.locator("#corpus-status")
+    status.filter(has_text="saved").wait_for(timeout=ANSWER_MS)
+    assert re.search(r"added 1, .*failed 0", status.inner_text())
+    assert (server.corpus / "glacier-trail.md").read_text(encoding="utf-8") == UPLOADED
+    page.locator("#documents").filter(has_text="Glacier retreat uncovers").wait_for()
+
+    open_tab(page, "Chat")
+    answer = ask(page, "What did the melting Tarnholm glacier uncover?")
+    assert "[1]" in answer
+    titles = page.locator("#sources .src-title").all_inner_texts()
+    assert "Glacier retreat uncovers Bronze Age trail in the Alps" in titles[0]
+
+
+def test_untrusted_article_shows_as_text(ingested: Server, page, server: Server) -> None:
+    answer = ask(page, "How heavy was the record pumpkin grown in Kent?")
+    assert "900 kilograms" in answer
+    panel = page.locator("#sources").inner_text()
+    assert "<script>window.__pwned=1</script>" in panel
+    assert '<img src=x onerror="window.__pwned=2">' in panel
+    assert "Garden <b>Times</b>" in panel
+    assert page.locator("#sources a").count() == 0  # the javascript: url is not a link
+    assert page.locator("#chat img, #sources img, #chat script, #sources script").count() == 0
+    assert "<img src=x" in _bot_messages(page).last.inner_text()  # title in the chat, as text
+
+    open_tab(page, "Corpus")
+    page.locator("#documents").filter(has_text="Record pumpkin <img").wait_for()
+    page.wait_for_timeout(500)
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+
+
+def test_delete_an_article_from_the_table(ingested: Server, page, server: Server) -> None:
+    title = "Stolen medieval manuscript recovered in Brussels"
+    open_tab(page, "Corpus")
+    table = page.locator("#documents")
+    table.get_by_text(title).click()  # picks its doc_id for deletion
+    expect(page.locator("#delete-pick input")).to_have_value(re.compile("museum-theft.md"))
+    page.click("#delete-btn")
+    page.locator("#corpus-status").filter(has_text=f"deleted {title}").wait_for()
+    page.locator("#documents").filter(has_not_text=title).wait_for()
+    assert not (server.corpus / "museum-theft.md").exists()
+
+
+def test_bad_date_filter_gives_a_clear_message(page) -> None:
+    page.get_by_text("Filters (apply to the next question)").click()
+    page.fill("#since input, #since textarea", "2024-13-01")
+    answer = ask(page, "What did the council approve?")
+    assert "is not a date" in answer and "YYYY-MM-DD" in answer
+
+
+def test_gradio_client_ask_and_ingest(server: Server) -> None:
+    from gradio_client import Client
+
+    client = Client(server.url, verbose=False)
+    summary = client.predict(api_name="/ingest")
+    assert re.match(r"added \d+, updated \d+, removed \d+, unchanged \d+, failed 0", summary)
+    text = client.predict("Who won the national chess championship?", api_name="/ask")
+    assert "[1]" in text and "Lena Varga" in text
+    assert "**Sources:**" in text
+    assert "[1] [Teenager wins national chess championship](https://example.org/coastal/chess)" in (
+        text
+    )
+
+
+# ---- in-process app with a fake backend: failures and login, no model needed ----------------
+
+
+class _FakeStore:
+    def list_documents(self) -> list:
+        return []
+
+    def sources(self) -> list[str]:
+        return []
+
+
+class _BrokenPipeline:
+    """Fails every question, as a crashed backend would."""
+
+    store = _FakeStore()
+
+    def answer(self, question: str, **_: object):
+        raise RuntimeError("the store went away")
+
+    def stream(self, question: str, **_: object):
+        raise RuntimeError("the store went away")
+        yield  # pragma: no cover
+
+
+class _SlowPipeline(_BrokenPipeline):
+    """Streams a long answer slowly, so Stop has something to cut."""
+
+    def stream(self, question: str, **_: object):
+        from rag.models import Answer
+
+        for i in range(60):
+            time.sleep(0.25)
+            yield f" word{i}"
+        yield Answer(question=question, text="all sixty words")
+
+
+@pytest.fixture
+def fake_app(tmp_path: Path):
+    from rag.settings import Settings
+    from ui.app import build_app, launch_kwargs
+
+    def start(auth: str | None = None, pipeline: object | None = None) -> str:
+        settings = Settings(corpus_dir=tmp_path / "corpus", store_dir=tmp_path / "store", auth=auth)
+        demo = build_app(settings, pipeline=pipeline or _BrokenPipeline())
+        demo.queue(default_concurrency_limit=settings.concurrency)
+        kwargs = launch_kwargs(settings) | {"server_port": _free_port(), "quiet": True}
+        demo.launch(prevent_thread_lock=True, **kwargs)
+        started.append(demo)
+        return demo.local_url
+
+    started: list = []
+    yield start
+    for demo in started:
+        demo.close()
+
+
+def test_backend_error_is_a_chat_message_not_a_dead_page(fake_app, browser) -> None:
+    url = fake_app()
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("#question textarea")
+    answer = ask(page, "anything?")
+    assert "Could not answer: the store went away" in answer
+    answer = ask(page, "and again?")  # the page still works
+    assert "Could not answer" in answer
+    context.close()
+
+
+def test_stop_cuts_a_streaming_answer(fake_app, browser) -> None:
+    url = fake_app(pipeline=_SlowPipeline())
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url)
+    page.fill("#question textarea", "a long one please")
+    page.press("#question textarea", "Enter")
+    bot = _bot_messages(page)
+    bot.filter(has_text="word3").wait_for(timeout=30_000)
+    page.click("#stop")
+    bot.filter(has_text="(stopped)").wait_for(timeout=10_000)
+    text = bot.last.inner_text()
+    page.wait_for_timeout(1500)
+    assert bot.last.inner_text() == text
+    assert "word59" not in text and "▌" not in text
+    context.close()
+
+
+def test_login_is_required_when_auth_is_set(fake_app) -> None:
+    from gradio_client import Client
+
+    url = fake_app(auth="ann:s3cret")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url + "config", timeout=10)
+    assert refused.value.code == 401
+    with pytest.raises(Exception):  # noqa: B017 - any refusal will do
+        Client(url, verbose=False)
+    client = Client(url, auth=("ann", "s3cret"), verbose=False)
+    with pytest.raises(Exception, match="the store went away"):
+        client.predict("q", api_name="/ask")
+
+
+def test_default_launch_is_local_and_private() -> None:
+    from rag.settings import Settings
+    from ui.app import launch_kwargs
+
+    kwargs = launch_kwargs(Settings())
+    assert kwargs["server_name"] == "127.0.0.1" and kwargs["server_port"] == 7860
+    assert kwargs["share"] is False and kwargs["auth"] is None
