@@ -15,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ingest.chunking import ChunkedArticle, Chunker
 from ingest.loaders import LoadError, discover, load_file, relative_name
 from ingest.summary import Failure, IngestSummary
@@ -214,32 +212,42 @@ class Ingestor:
 
     def _flush(self, batch: list[ChunkedArticle]) -> int:
         """Embed the chunks and unique sentences of several articles in one model call."""
-        texts: list[str] = []
-        for ca in batch:
-            texts.extend(chunk_embedding_text(ca.article.title, c.text) for c in ca.chunks)
-        sentence_keys: dict[tuple[int, int, int], int] = {}
-        for b, ca in enumerate(batch):
-            for s in ca.sentences:
-                key = (b, s.start, s.end)
-                if key not in sentence_keys:
-                    sentence_keys[key] = len(texts)
-                    texts.append(ca.article.text[s.start : s.end])
+        texts, chunk_rows, sentence_rows = embedding_texts(batch)
         vectors = self.embedder.encode(texts)
-        pos = 0
         written = 0
-        for b, ca in enumerate(batch):
-            n = len(ca.chunks)
-            chunk_vecs = vectors[pos : pos + n]
-            pos += n
-            sent_vecs = (
-                np.stack([vectors[sentence_keys[(b, s.start, s.end)]] for s in ca.sentences])
-                if ca.sentences
-                else np.zeros((0, vectors.shape[1]), dtype=np.float32)
+        for ca, c_rows, s_rows in zip(batch, chunk_rows, sentence_rows, strict=True):
+            self.store.write_article(
+                ca.article, ca.chunks, vectors[c_rows], ca.sentences, vectors[s_rows]
             )
-            self.store.write_article(ca.article, ca.chunks, chunk_vecs, ca.sentences, sent_vecs)
-            log.debug("wrote %s (%d chunks)", ca.article.doc_id, n)
-            written += n
+            log.debug("wrote %s (%d chunks)", ca.article.doc_id, len(ca.chunks))
+            written += len(ca.chunks)
         return written
+
+
+def embedding_texts(
+    batch: list[ChunkedArticle],
+) -> tuple[list[str], list[list[int]], list[list[int]]]:
+    """All texts a batch needs embedded, and for each article the rows of its chunk vectors
+    and sentence vectors. A sentence repeated in two overlapping chunks is embedded once."""
+    texts: list[str] = []
+    chunk_rows: list[list[int]] = []
+    sentence_rows: list[list[int]] = []
+    for ca in batch:
+        rows = []
+        for c in ca.chunks:
+            rows.append(len(texts))
+            texts.append(chunk_embedding_text(ca.article.title, c.text))
+        chunk_rows.append(rows)
+        seen: dict[tuple[int, int], int] = {}
+        s_rows = []
+        for s in ca.sentences:
+            key = (s.start, s.end)
+            if key not in seen:
+                seen[key] = len(texts)
+                texts.append(ca.article.text[s.start : s.end])
+            s_rows.append(seen[key])
+        sentence_rows.append(s_rows)
+    return texts, chunk_rows, sentence_rows
 
 
 def chunk_embedding_text(title: str, text: str) -> str:

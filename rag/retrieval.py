@@ -33,6 +33,7 @@ class Passage:
     candidate: scoring.Candidate
     sentences: list[SentenceRecord]
     vector: np.ndarray
+    sentence_vectors: np.ndarray | None = None  # one row per sentence (LLM citation checks)
 
     @property
     def chunk_start(self) -> int:
@@ -50,6 +51,9 @@ class Retrieval:
     terms: list[str]
     idf: dict[str, float]
     timings: dict[str, float] = field(default_factory=dict)
+    # The raw candidate lists, best first, kept for evaluation against single-side baselines.
+    dense_ids: list[str] = field(default_factory=list)
+    bm25_ids: list[str] = field(default_factory=list)
 
 
 class HybridRetriever:
@@ -111,7 +115,7 @@ class HybridRetriever:
                     dense=float(vec @ qvec),
                     sentence_cos=svecs @ qvec if len(recs) else np.zeros(0, np.float32),
                     sentence_texts=texts,
-                    payload=(h, [r for r, _ in recs], vec),
+                    payload=(h, [r for r, _ in recs], vec, svecs),
                 )
             )
         terms = scoring.question_terms(query)
@@ -121,11 +125,20 @@ class HybridRetriever:
             else []
         )
         passages = [
-            Passage(c.payload[0], float(s), c, c.payload[1], c.payload[2]) for c, s in ranked
+            Passage(c.payload[0], float(s), c, c.payload[1], c.payload[2], c.payload[3])
+            for c, s in ranked
         ]
         passages = collapse_near_duplicates(passages, self.settings.dedupe_threshold)[:k]
         timings["score_ms"] = _ms(t)
-        return Retrieval(query, passages, terms, index.idf, timings)
+        return Retrieval(
+            query,
+            passages,
+            terms,
+            index.idf,
+            timings,
+            dense_ids=[h.chunk_id for h in dense_hits],
+            bm25_ids=list(bm_ids),
+        )
 
 
 def collapse_near_duplicates(passages: list[Passage], threshold: float) -> list[Passage]:

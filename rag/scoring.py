@@ -5,7 +5,7 @@ PyStemmer stemmer for `tokenize`, the same one the BM25 index uses, so lexical o
 agree on what a term is).
 
 The query pipeline embeds the question once, takes the union of the dense top-N and the BM25
-top-N chunks, and builds one `Candidate` per chunk with:
+top-N chunks (N = 30 measured best), and builds one `Candidate` per chunk with:
 
 - `bm25`: the BM25 score of the question against title + chunk text (0.0 when BM25 did not
   score it; bm25s can give scores for every document),
@@ -13,12 +13,20 @@ top-N chunks, and builds one `Candidate` per chunk with:
 - `sentence_cos`: cosines of the question vector with each of the chunk's sentence vectors
   (sentences from `rag.sentences.sentence_spans`, embedded at ingest),
 - `sentence_texts`: those sentences, in reading order,
-- optionally `sentence_tokens` (from `tokenize`, can be precomputed at ingest).
+- `title`: the article's title,
+- optionally `sentence_tokens` (ordered `tokenize` output per sentence, can be stored at ingest;
+  otherwise computed here, ~2-5 ms per query).
 
 `fuse` ranks them, `select_sentences` picks the answer sentences, `should_abstain` decides
 whether anything answers the question at all. All constants were chosen with
 `bench/experiments/squad_scoring.py` on a dev split of SQuAD v1.1 dev (questions of its first
 10 titles), then checked on the other 38 titles; see that script for the record.
+
+Fused score (method "zscore"): each feature is standardized over the candidate set, then
+    score = 1.0 z(bm25) + 2.0 z(dense) + 1.5 z(sent1) + 1.5 z(lex)
+where sent1 is the best sentence cosine and lex the best sentence's lexical evidence:
+    lex(s) = share of the question terms' local idf found in s (terms in the title not counted)
+             + 0.5 * share of the question's adjacent term pairs found adjacent in s.
 """
 
 from __future__ import annotations
@@ -66,20 +74,39 @@ def _stemmer() -> Any:
     return stemmer
 
 
+_STEMS: dict[str, str] = {}  # word -> stem; stemming is deterministic, so a shared cache is safe
+_STEMS_MAX = 500_000
+
+
+def _stem_all(words: list[str]) -> list[str]:
+    todo = [w for w in set(words) if w not in _STEMS]
+    if todo:
+        if len(_STEMS) > _STEMS_MAX:
+            _STEMS.clear()
+        _STEMS.update(zip(todo, _stemmer().stemWords(todo)))
+    return [_STEMS[w] for w in words]
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased, stop-word-free, snowball-stemmed terms of `text`, in order."""
     words = [w for w in TOKEN_PATTERN.findall(text.lower()) if w not in BM25_STOPWORDS]
-    return list(_stemmer().stemWords(words)) if words else []
+    return _stem_all(words) if words else []
+
+
+_QUESTION_STEMS: frozenset[str] | None = None
 
 
 def question_terms(question: str) -> list[str]:
-    """Distinct stemmed terms of a question that matter for overlap (question words dropped)."""
-    stem_q = set(_stemmer().stemWords(sorted(QUESTION_WORDS)))
-    seen: dict[str, None] = {}
-    for t in tokenize(question):
-        if t not in stem_q and t not in QUESTION_WORDS:
-            seen.setdefault(t, None)
-    return list(seen)
+    """Distinct stemmed terms of a question that matter for overlap (question words dropped),
+    in question order (adjacent pairs of them are the question's bigrams)."""
+    global _QUESTION_STEMS
+    if _QUESTION_STEMS is None:
+        _QUESTION_STEMS = frozenset(_stem_all(sorted(QUESTION_WORDS))) | QUESTION_WORDS
+    return list(dict.fromkeys(t for t in tokenize(question) if t not in _QUESTION_STEMS))
+
+
+def bigrams(tokens: Sequence[str]) -> frozenset[tuple[str, str]]:
+    return frozenset(zip(tokens, tokens[1:]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -94,9 +121,13 @@ class Candidate:
     bm25:            BM25 score of the question against title + chunk (0.0 if unscored).
     dense:           cosine(question vector, chunk vector).
     sentence_cos:    cosine(question vector, sentence vector) for each sentence, shape (n,).
-    sentence_texts:  the n sentences in reading order (only used for tokens if none given).
-    sentence_tokens: optional n sets of `tokenize` terms; computed from the texts if None.
+    sentence_texts:  the n sentences in reading order (tokenized here if no tokens are given).
+    title:           the article's title; question terms found in it do not count as
+                     sentence-level evidence (every sentence of the article "has" them).
+    sentence_tokens: optional: for each sentence its `tokenize` output, in order (a store can
+                     keep them from ingest); computed from the texts when None.
     payload:         anything the caller wants carried along (metadata, offsets, ...).
+    sentence_lex:    filled by `fuse`: each sentence's lexical evidence (see `lex_scores`).
     """
 
     chunk_id: str
@@ -104,13 +135,40 @@ class Candidate:
     dense: float
     sentence_cos: np.ndarray
     sentence_texts: list[str]
-    sentence_tokens: list[frozenset[str]] | None = None
+    title: str = ""
+    sentence_tokens: list[Sequence[str]] | None = None
     payload: Any = field(default=None, repr=False, compare=False)
+    sentence_lex: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _sets: list[frozenset[str]] | None = field(default=None, repr=False, compare=False)
+    _pairs: dict[int, frozenset[tuple[str, str]]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    _title_tokens: frozenset[str] | None = field(default=None, repr=False, compare=False)
+
+    def _ordered(self) -> list[Sequence[str]]:
+        if self.sentence_tokens is None:
+            self.sentence_tokens = [tokenize(s) for s in self.sentence_texts]
+        return self.sentence_tokens
 
     def tokens(self) -> list[frozenset[str]]:
-        if self.sentence_tokens is None:
-            self.sentence_tokens = [frozenset(tokenize(s)) for s in self.sentence_texts]
-        return self.sentence_tokens
+        """The set of terms of each sentence."""
+        if self._sets is None:
+            self._sets = [frozenset(t) for t in self._ordered()]
+        return self._sets
+
+    def token_pairs(self, i: int) -> frozenset[tuple[str, str]]:
+        """The adjacent term pairs of sentence i."""
+        if self._pairs is None:
+            self._pairs = {}
+        pairs = self._pairs.get(i)
+        if pairs is None:
+            pairs = self._pairs[i] = bigrams(list(self._ordered()[i]))
+        return pairs
+
+    def title_tokens(self) -> frozenset[str]:
+        if self._title_tokens is None:
+            self._title_tokens = frozenset(tokenize(self.title)) if self.title else frozenset()
+        return self._title_tokens
 
 
 FEATURES = ("bm25", "dense", "sent1", "sent2", "lex")
@@ -118,13 +176,17 @@ FEATURES = ("bm25", "dense", "sent1", "sent2", "lex")
 
 @dataclass(frozen=True)
 class FusionWeights:
-    """Weights of the z-scored features; a weight of 0 drops the feature."""
+    """Weights of the z-scored features (see `candidate_features`); 0 drops a feature.
+
+    Chosen by coordinate ascent on MRR@10 over the SQuAD dev split (bench/experiments/
+    squad_scoring.py --tune), BM25 fixed at 1 as the scale; a grid of 0-3 in steps of .25-1.
+    """
 
     bm25: float = 1.0
-    dense: float = 0.5
-    sent1: float = 1.0  # best sentence's cosine
-    sent2: float = 0.0  # second-best sentence's cosine
-    lex: float = 0.0  # best sentence's idf-weighted overlap with the question terms
+    dense: float = 2.0
+    sent1: float = 1.5  # best sentence's cosine
+    sent2: float = 0.0  # second-best sentence's cosine (measured: no gain)
+    lex: float = 1.5  # best sentence's lexical evidence (`lex_scores`)
 
     def vector(self) -> np.ndarray:
         return np.array([getattr(self, f) for f in FEATURES], dtype=np.float64)
@@ -133,47 +195,74 @@ class FusionWeights:
 DEFAULT_WEIGHTS = FusionWeights()
 RRF_K = 60  # the usual reciprocal-rank-fusion constant
 ZSCORE_STD_FLOOR = 1e-6
+BIGRAM_WEIGHT = 0.5  # of the bigram share in `lex_scores` (dev grid .25/.5/1: .5 best)
 
 
-def term_weights(terms: Sequence[str], idf: Mapping[str, float] | None) -> np.ndarray:
-    """idf of each term (1.0 for all when no idf is given; unknown terms get the max seen)."""
-    if idf is None or not terms:
-        return np.ones(len(terms), dtype=np.float64)
-    known = [idf[t] for t in terms if t in idf]
-    default = max(known) if known else 1.0
-    return np.array([idf.get(t, default) for t in terms], dtype=np.float64)
+def local_idf(hit: np.ndarray) -> np.ndarray:
+    """BM25-style idf of each term (column) over the sentences (rows) of the candidate set.
+
+    Terms found in many candidate sentences (the topic of the question, usually) weigh little;
+    the rare ones that pin down the sentence weigh most. (Measured better than global idf.)
+    """
+    n = hit.shape[0]
+    df = hit.sum(axis=0)
+    return np.log1p((n - df + 0.5) / (df + 0.5))
 
 
-def sentence_overlap(
-    candidates: Sequence[Candidate], terms: Sequence[str], weights: np.ndarray
-) -> list[np.ndarray]:
-    """For each candidate, the share of question-term weight each of its sentences contains."""
-    total = float(weights.sum())
+def lex_scores(candidates: Sequence[Candidate], terms: Sequence[str]) -> list[np.ndarray]:
+    """For each candidate, the lexical evidence of each of its sentences:
+
+    share of the question's term weight the sentence contains, the weight of a term being its
+    idf over all sentences of `candidates` and 0 when the term is in the candidate's title,
+    plus BIGRAM_WEIGHT * share of the question's adjacent term pairs found in the sentence.
+    """
+    sizes = [len(c.sentence_cos) for c in candidates]
+    if not terms or sum(sizes) == 0:
+        return [np.zeros(n) for n in sizes]
+    sets = [s for c in candidates for s in c.tokens()]
+    if len(sets) != sum(sizes):
+        raise ValueError("each candidate needs one token set per sentence cosine")
+    hit = np.array([[t in s for t in terms] for s in sets], dtype=np.float64)
+    idf = local_idf(hit)
+    q_pairs = bigrams(list(terms))
     out: list[np.ndarray] = []
-    for c in candidates:
-        toks = c.tokens()
-        if not terms or total <= 0:
-            out.append(np.zeros(len(toks)))
-            continue
-        hit = np.array([[t in s for t in terms] for s in toks], dtype=np.float64).reshape(
-            len(toks), len(terms)
-        )
-        out.append(hit @ weights / total)
+    start = 0
+    for c, n in zip(candidates, sizes):
+        title = c.title_tokens()
+        w = idf * np.array([t not in title for t in terms], dtype=np.float64)
+        total = w.sum()
+        block = hit[start : start + n]
+        start += n
+        lex = block @ w / total if total > 0 else np.zeros(n)
+        if q_pairs and BIGRAM_WEIGHT:
+            # only sentences holding two or more question terms can hold a pair of them
+            for i in np.nonzero(block.sum(axis=1) >= 2)[0]:
+                found = len(q_pairs & c.token_pairs(int(i)))
+                lex[i] += BIGRAM_WEIGHT * found / len(q_pairs)
+        out.append(lex)
     return out
+
+
+def sentence_overlap(candidates: Sequence[Candidate], terms: Sequence[str]) -> list[np.ndarray]:
+    """Alias of `lex_scores` (the earlier name)."""
+    return lex_scores(candidates, terms)
 
 
 def candidate_features(
     candidates: Sequence[Candidate],
     terms: Sequence[str] = (),
     *,
-    idf: Mapping[str, float] | None = None,
     overlaps: list[np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Raw features, shape (len(candidates), len(FEATURES)), columns in FEATURES order."""
+    """Raw features, shape (len(candidates), len(FEATURES)), columns in FEATURES order.
+
+    Also stores each candidate's sentence evidence in `candidate.sentence_lex`.
+    """
     if overlaps is None:
-        overlaps = sentence_overlap(candidates, terms, term_weights(terms, idf))
+        overlaps = lex_scores(candidates, terms)
     feats = np.zeros((len(candidates), len(FEATURES)), dtype=np.float64)
     for i, c in enumerate(candidates):
+        c.sentence_lex = overlaps[i]
         cos = np.asarray(c.sentence_cos, dtype=np.float64)
         feats[i, 0] = c.bm25
         feats[i, 1] = c.dense
@@ -208,10 +297,11 @@ def _ranks(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
+Method = Literal["zscore", "minmax", "rrf"]
+
+
 def fusion_scores(
-    feats: np.ndarray,
-    weights: FusionWeights = DEFAULT_WEIGHTS,
-    method: Literal["zscore", "minmax", "rrf"] = "zscore",
+    feats: np.ndarray, weights: FusionWeights = DEFAULT_WEIGHTS, method: Method = "zscore"
 ) -> np.ndarray:
     """One score per row of `candidate_features` output."""
     if feats.shape[0] == 0:
@@ -224,19 +314,22 @@ def fusion_scores(
 
 def fuse(
     candidates: Sequence[Candidate],
-    *,
     terms: Sequence[str] = (),
+    *,
     idf: Mapping[str, float] | None = None,
     weights: FusionWeights = DEFAULT_WEIGHTS,
-    method: Literal["zscore", "minmax", "rrf"] = "zscore",
+    method: Method = "zscore",
 ) -> list[tuple[Candidate, float]]:
     """Candidates with their fused score, best first.
 
     `zscore` (the default) standardizes each feature over the candidate set and adds them with
-    `weights`; `rrf` is reciprocal rank fusion of BM25 and chunk cosine, kept as the baseline.
-    `terms` (from `question_terms`) and `idf` are only needed when `weights.lex` is non-zero.
+    `weights`; `minmax` rescales to [0, 1] instead (measured slightly worse); `rrf` is
+    reciprocal rank fusion of BM25 and chunk cosine, kept as the baseline. `terms` are the
+    question's `question_terms`. `idf` (global) is not needed here: the lexical feature uses an
+    idf local to the candidate set; it is accepted so callers can pass one signature around.
     """
-    feats = candidate_features(candidates, terms if weights.lex else (), idf=idf)
+    del idf
+    feats = candidate_features(candidates, terms)
     scores = fusion_scores(feats, weights, method)
     order = np.argsort(-scores, kind="stable")
     return [(candidates[i], float(scores[i])) for i in order]
@@ -248,21 +341,24 @@ def fuse(
 
 @dataclass(frozen=True)
 class SentenceWeights:
-    """score(sentence) = cos + lex * overlap + passage * (passage z-score - best passage's)."""
+    """score(sentence) = cosine + lex * evidence + passage * (passage score - best passage's).
 
-    lex: float = 0.3
+    evidence is `Candidate.sentence_lex` (filled by `fuse`); the passage term keeps sentences
+    of clearly worse passages out. Grid on the dev split (containment with 1-3 sentences).
+    """
+
+    lex: float = 0.8
     passage: float = 0.05
 
 
 DEFAULT_SENTENCE_WEIGHTS = SentenceWeights()
-ANSWER_PASSAGES = 3  # sentences are taken from this many top passages
+ANSWER_PASSAGES = 3  # answer sentences are taken from this many top passages
 
 
 def sentence_scores(
     ranked: Sequence[tuple[Candidate, float]],
     terms: Sequence[str] = (),
     *,
-    idf: Mapping[str, float] | None = None,
     top_passages: int = ANSWER_PASSAGES,
     weights: SentenceWeights = DEFAULT_SENTENCE_WEIGHTS,
 ) -> list[np.ndarray]:
@@ -271,16 +367,16 @@ def sentence_scores(
     if not head:
         return []
     cands = [c for c, _ in head]
-    overlaps = sentence_overlap(cands, terms, term_weights(terms, idf)) if weights.lex else None
+    if any(c.sentence_lex is None or len(c.sentence_lex) != len(c.sentence_cos) for c in cands):
+        for c, lex in zip(cands, lex_scores(cands, terms)):
+            c.sentence_lex = lex
     best = head[0][1]
-    out = []
-    for i, (c, s) in enumerate(head):
-        sc = np.asarray(c.sentence_cos, dtype=np.float64).copy()
-        if overlaps is not None:
-            sc += weights.lex * overlaps[i]
-        sc += weights.passage * (s - best)
-        out.append(sc)
-    return out
+    return [
+        np.asarray(c.sentence_cos, dtype=np.float64)
+        + weights.lex * np.asarray(c.sentence_lex, dtype=np.float64)
+        + weights.passage * (s - best)
+        for c, s in head
+    ]
 
 
 def select_sentences(
@@ -294,10 +390,12 @@ def select_sentences(
 ) -> list[tuple[int, int, float]]:
     """Up to `max_sentences` (candidate index in `ranked`, sentence index, score).
 
-    The best-scoring sentences of the top passages, returned in reading order: passages in
-    ranked order, sentences in text order within a passage.
+    The best-scoring sentences of the top passages, in reading order: passages in ranked
+    order, sentences in text order within a passage. `ranked` is (a prefix of) the output of
+    `fuse`; `terms` are only used if `fuse` did not fill `sentence_lex`. `idf` is unused.
     """
-    scores = sentence_scores(ranked, terms, idf=idf, top_passages=top_passages, weights=weights)
+    del idf
+    scores = sentence_scores(ranked, terms, top_passages=top_passages, weights=weights)
     flat = [(ci, si, float(v)) for ci, sc in enumerate(scores) for si, v in enumerate(sc)]
     flat.sort(key=lambda t: -t[2])
     chosen = flat[: max(0, max_sentences)]
@@ -307,9 +405,67 @@ def select_sentences(
 
 # --------------------------------------------------------------------------------------------
 # Abstention
+#
+# A logistic model over absolute signals of the top passage (the fused score is relative to
+# the candidate set, so it cannot tell "nothing fits" from "everything fits"). Fitted by
+# bench/experiments/squad_scoring.py --tune on the SQuAD dev split: positives are its
+# questions, negatives the same questions with their gold passage removed from the pool (and
+# whose answer no remaining candidate contains). The threshold lets 2% of the dev positives
+# abstain.
 
-ABSTAIN_THRESHOLD = 0.0  # placeholder until calibrated
-ABSTAIN_LEX_WEIGHT = 0.3
+ABSTAIN_FEATURES = ("sent1", "coverage", "missing")
+MISSING_CAP = 8.0  # idf cap for the "rarest missing term" signal (terms unknown to the index)
+
+
+@dataclass(frozen=True)
+class AbstainModel:
+    """confidence = weights . [best sentence cosine, term coverage, rarest missing term idf]
+    + bias; abstain when confidence < threshold."""
+
+    weights: tuple[float, float, float] = (5.532, 6.386, 0.129)
+    bias: float = -7.382
+    threshold: float = -1.266
+
+    def confidence(self, feats: np.ndarray) -> float:
+        return float(np.dot(self.weights, feats) + self.bias)
+
+
+DEFAULT_ABSTAIN = AbstainModel()
+
+
+def term_weights(terms: Sequence[str], idf: Mapping[str, float] | None) -> np.ndarray:
+    """Global idf of each term, capped at MISSING_CAP; terms unknown to the index get the cap.
+    All 1.0 when no idf is given."""
+    if idf is None:
+        return np.ones(len(terms), dtype=np.float64)
+    return np.array([min(idf.get(t, MISSING_CAP), MISSING_CAP) for t in terms], dtype=np.float64)
+
+
+def abstain_features(
+    ranked: Sequence[tuple[Candidate, float]],
+    terms: Sequence[str] = (),
+    *,
+    idf: Mapping[str, float] | None = None,
+) -> np.ndarray:
+    """[sent1, coverage, missing] of the top-ranked candidate.
+
+    sent1:    its best sentence cosine;
+    coverage: share of the question terms' global idf found in its title or text;
+    missing:  the largest global idf among question terms absent from it (capped; 0 if none).
+    """
+    if not ranked:
+        return np.array([-1.0, 0.0, MISSING_CAP])
+    c = ranked[0][0]
+    cos = np.asarray(c.sentence_cos, dtype=np.float64)
+    s1 = float(cos.max()) if cos.size else float(c.dense)
+    if not terms:
+        return np.array([s1, 0.0, 0.0])
+    present = set(c.title_tokens()).union(*c.tokens())
+    w = term_weights(terms, idf)
+    hit = np.array([t in present for t in terms], dtype=np.float64)
+    cov = float(hit @ w / w.sum()) if w.sum() > 0 else 0.0
+    missing = float(np.max(w * (1.0 - hit)))
+    return np.array([s1, cov, missing])
 
 
 def confidence(
@@ -317,26 +473,10 @@ def confidence(
     terms: Sequence[str] = (),
     *,
     idf: Mapping[str, float] | None = None,
-    top_passages: int = ANSWER_PASSAGES,
-    lex_weight: float = ABSTAIN_LEX_WEIGHT,
+    model: AbstainModel = DEFAULT_ABSTAIN,
 ) -> float:
-    """How well the best sentence of the top passages matches the question, in absolute terms.
-
-    max over sentences of (cosine + lex_weight * idf-weighted term overlap); unlike the fused
-    score it does not depend on the other candidates, so one threshold fits every question.
-    """
-    head = [c for c, _ in ranked[:top_passages]]
-    if not head:
-        return -math.inf
-    overlaps = sentence_overlap(head, terms, term_weights(terms, idf))
-    best = -math.inf
-    for c, ov in zip(head, overlaps):
-        cos = np.asarray(c.sentence_cos, dtype=np.float64)
-        if cos.size:
-            best = max(best, float((cos + lex_weight * ov).max()))
-        else:
-            best = max(best, c.dense)
-    return best
+    """How sure we are that the top passage answers the question (higher is surer)."""
+    return model.confidence(abstain_features(ranked, terms, idf=idf))
 
 
 def should_abstain(
@@ -344,18 +484,34 @@ def should_abstain(
     terms: Sequence[str] = (),
     *,
     idf: Mapping[str, float] | None = None,
-    threshold: float = ABSTAIN_THRESHOLD,
+    model: AbstainModel = DEFAULT_ABSTAIN,
 ) -> bool:
-    """True when nothing retrieved answers the question well enough."""
-    return confidence(ranked, terms, idf=idf) < threshold
+    """True when nothing retrieved answers the question well enough.
+
+    `idf` is the global idf of the BM25 index (`idf_from_bm25s`); without it every term
+    weighs the same, which the threshold was not calibrated for.
+    """
+    return confidence(ranked, terms, idf=idf, model=model) < model.threshold
+
+
+# --------------------------------------------------------------------------------------------
+# Global idf, as the BM25 index has it
 
 
 def bm25_idf(doc_freq: Mapping[str, int], n_docs: int) -> dict[str, float]:
-    """The BM25 (Lucene) idf of each term, from document frequencies of the index."""
+    """The BM25 (Lucene) idf of each term, from document frequencies."""
     return {t: math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5)) for t, df in doc_freq.items()}
 
 
+def idf_from_bm25s(vocab: Mapping[str, int], indptr: np.ndarray, n_docs: int) -> dict[str, float]:
+    """idf from a bm25s index: `retriever.vocab_dict`, `retriever.scores["indptr"]`,
+    `retriever.scores["num_docs"]` (the score matrix is CSC by term, so df = column sizes)."""
+    df = np.diff(np.asarray(indptr))
+    return bm25_idf({t: int(df[i]) for t, i in vocab.items() if t and i < len(df)}, n_docs)
+
+
 def doc_frequencies(docs: Iterable[Iterable[str]]) -> dict[str, int]:
+    """Number of docs (token lists) containing each term."""
     df: dict[str, int] = {}
     for d in docs:
         for t in set(d):

@@ -138,7 +138,7 @@ class Pool:
         else:
             toks = [scoring.tokenize(s) for s in tqdm(sent_texts, desc="tokenize")]
             tok_path.write_text(json.dumps(toks))
-        self.sent_tokens = [frozenset(t) for t in toks]
+        self.sent_tokens = [tuple(t) for t in toks]
         doc_tokens = [scoring.tokenize(p["title"] + "\n" + p["text"]) for p in passages]
         self.idf = scoring.bm25_idf(scoring.doc_frequencies(doc_tokens), len(passages))
 
@@ -243,21 +243,224 @@ def table(rows: dict[str, dict[str, np.ndarray]], splits: dict[str, np.ndarray])
     return "\n".join(lines)
 
 
+def contains(text: str, answers: list[str]) -> bool:
+    low = text.lower()
+    return any(a.lower() in low for a in answers)
+
+
+def run_question(pool: Pool, question: str, qv, bm25_row, dense_row, n, weights, method="zscore"):
+    """What the query pipeline will do for one question, minus the store look-ups."""
+    from rag import scoring
+
+    ids = pool_ids(bm25_row, dense_row, n)
+    cands = [pool.candidate(p, qv, bm25_row[p], dense_row[p]) for p in ids]
+    for c, p in zip(cands, ids):
+        c.title = pool.passages[p]["title"]
+    terms = scoring.question_terms(question)
+    t0 = time.perf_counter()
+    ranked = scoring.fuse(cands, terms, weights=weights, method=method)
+    t1 = time.perf_counter()
+    return ids, cands, terms, ranked, (t1 - t0) * 1000
+
+
+def coord_ascent(objective, names, start, fixed=("bm25",), grid=(0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3)):
+    """Coordinate ascent over a few global weights (bm25 fixed at 1 as the scale)."""
+    w = dict(start)
+    best = objective(w)
+    for _ in range(3):
+        improved = False
+        for n in names:
+            if n in fixed:
+                continue
+            for v in grid:
+                w2 = {**w, n: v}
+                o = objective(w2)
+                if o > best + 1e-5:
+                    best, w, improved = o, w2, True
+        if not improved:
+            break
+    return w, best
+
+
 def main() -> None:
+    from dataclasses import asdict, replace
+
+    from rag import scoring
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache-only", action="store_true")
     ap.add_argument("--extra", action="store_true", help="also title+sentence and untitled chunk vectors")
+    ap.add_argument("--n", type=int, default=30, help="dense top-N and BM25 top-N candidates")
+    ap.add_argument("--tune", action="store_true", help="re-tune the weights on the dev split")
+    ap.add_argument("--sentences", type=int, default=2, help="answer sentences timed")
+    ap.add_argument("--chunk-mean", action="store_true", help="chunk vector = mean of sentence vectors")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     CACHE.mkdir(parents=True, exist_ok=True)
     passages, questions = load()
     sent_texts, owner = sentences_of(passages)
     log.info("%d passages, %d sentences, %d questions", len(passages), len(sent_texts), len(questions))
-    bm25_scores(passages, questions)
-    bm25_scores(passages, questions, with_title=False)
-    vectors(passages, questions, sent_texts, owner, extra=args.extra)
+    bm25 = bm25_scores(passages, questions)
+    vec = vectors(passages, questions, sent_texts, owner, extra=args.extra)
     if args.cache_only:
         return
+    chunk_vec = vec["chunk"]
+    if args.chunk_mean:
+        starts = np.searchsorted(owner, np.arange(len(passages)))
+        ends = np.searchsorted(owner, np.arange(len(passages)), side="right")
+        chunk_vec = np.stack([vec["sent"][a:b].mean(0) for a, b in zip(starts, ends)])
+        chunk_vec /= np.linalg.norm(chunk_vec, axis=1, keepdims=True)
+    pool = Pool(passages, sent_texts, owner, chunk_vec, vec["sent"])
+    q_vec = vec["q"]
+    dense = q_vec @ chunk_vec.T
+    pid = {p["id"]: i for i, p in enumerate(passages)}
+    gold = np.array([pid[q["gold_passage_id"]] for q in questions])
+    titles = list(dict.fromkeys(p["title"] for p in passages))
+    dev = np.array([q["title"] in titles[:DEV_TITLES] for q in questions])
+    splits = {"dev": dev, "rest": ~dev, "all": np.ones(len(questions), dtype=bool)}
+    print(f"dev split: questions of the first {DEV_TITLES} titles ({dev.sum()}), rest {(~dev).sum()}")
+
+    rows: dict[str, np.ndarray] = {
+        "BM25 (title + text)": full_rank(bm25, gold),
+        "dense (chunk vector)": full_rank(dense, gold),
+    }
+
+    # Pass 1: raw features of every candidate of every question (independent of the weights).
+    feat_list = []
+    for qi, q in enumerate(tqdm(questions, desc="features", mininterval=2)):
+        ids = pool_ids(bm25[qi], dense[qi], args.n)
+        cands = [pool.candidate(p, q_vec[qi], bm25[qi, p], dense[qi, p]) for p in ids]
+        for c, p in zip(cands, ids):
+            c.title = passages[p]["title"]
+        feats = scoring.candidate_features(cands, scoring.question_terms(q["question"]))
+        feat_list.append((ids, feats))
+    X, M, G = pad(feat_list, gold)
+    print(f"candidate pool (N={args.n}): mean size {M.sum(1).mean():.1f}, gold in pool {np.mean(G >= 0):.4f}")
+    Z = znorm(X, M)
+    names = list(scoring.FEATURES)
+
+    def rank_with(w: dict[str, float], norm=Z) -> np.ndarray:
+        return gold_rank(norm @ np.array([w[f] for f in names]), M, G)
+
+    def ranks_rrf() -> np.ndarray:
+        S = np.zeros(M.shape)
+        for i, (ids, feats) in enumerate(feat_list):
+            S[i, : len(ids)] = scoring.fusion_scores(feats, method="rrf")
+        return gold_rank(S, M, G)
+
+    rows["RRF (BM25 + dense ranks)"] = ranks_rrf()
+    untuned = {"bm25": 1, "dense": 1, "sent1": 1, "sent2": 0, "lex": 0}
+    rows["z: bm25+dense+sent1 (1,1,1)"] = rank_with(untuned)
+    rows["minmax: same (1,1,1)"] = rank_with(untuned, znorm(X, M, "minmax"))
+    weights = asdict(scoring.DEFAULT_WEIGHTS)
+    if args.tune:
+        obj = lambda w: metrics(rank_with(w)[dev])["mrr@10"]  # noqa: E731
+        weights, best = coord_ascent(obj, names, untuned)
+        print("tuned on dev:", weights, f"dev MRR@10 {best:.4f}")
+    rows["z: default weights " + ",".join(f"{weights[f]:g}" for f in names)] = rank_with(weights)
+    fw = scoring.FusionWeights(**weights)
+
+    # Pass 2: the library end to end with the chosen weights; answers and abstention data.
+    final_rank = np.full(len(questions), np.inf)
+    lat = []
+    contained = np.zeros((len(questions), 3), dtype=bool)
+    afeats = np.zeros((len(questions), len(scoring.ABSTAIN_FEATURES)))
+    idf = pool.idf
+    for qi, q in enumerate(tqdm(questions, desc="fuse+select", mininterval=2)):
+        ids, cands, terms, ranked, ms = run_question(pool, q["question"], q_vec[qi], bm25[qi], dense[qi], args.n, fw)
+        t0 = time.perf_counter()
+        picked = scoring.select_sentences(ranked, max_sentences=args.sentences)
+        afeats[qi] = scoring.abstain_features(ranked, terms, idf=idf)
+        lat.append(ms + (time.perf_counter() - t0) * 1000)
+        order = [c.payload for c, _ in ranked]
+        if gold[qi] in order:
+            final_rank[qi] = order.index(gold[qi]) + 1
+        for k in (1, 2, 3):
+            picked = scoring.select_sentences(ranked, max_sentences=k)
+            text = " ".join(ranked[ci][0].sentence_texts[si] for ci, si, _ in picked)
+            contained[qi, k - 1] = contains(text, q["answers"])
+    rows["library fuse() (final)"] = final_rank
+    print()
+    print(table(rows, splits))
+    print(f"\nfuse+select+abstain features per question: p50 {np.percentile(lat, 50):.2f} ms, "
+          f"p95 {np.percentile(lat, 95):.2f} ms (busy shared machine: p95 is noise)")
+    print("\nanswer containment (answer text of the selected sentences contains a gold answer):")
+    for k in (1, 2, 3):
+        print(f"  <= {k} sentence(s): " + "  ".join(f"{s} {contained[m, k - 1].mean():.3f}" for s, m in splits.items()))
+
+    # Abstention: fit on dev positives vs. the same questions with their gold passage removed.
+    neg = []
+    for qi in tqdm(np.nonzero(dev)[0], desc="gold-removed negatives", mininterval=2):
+        b, d = bm25[qi].copy(), dense[qi].copy()
+        b[gold[qi]], d[gold[qi]] = 0.0, -9.0
+        ids, cands, terms, ranked, _ = run_question(pool, questions[qi]["question"], q_vec[qi], b, d, args.n, fw)
+        answers = [a.lower() for a in questions[qi]["answers"]]
+        if any(a in passages[p]["text"].lower() for p in ids for a in answers):
+            continue  # still answerable from another passage
+        neg.append(scoring.abstain_features(ranked, terms, idf=idf))
+    neg = np.array(neg)
+    model = scoring.DEFAULT_ABSTAIN
+    if args.tune:
+        model = fit_abstain(afeats[dev], neg)
+        print("abstain model fitted on dev:", model)
+    conf = afeats @ np.array(model.weights) + model.bias
+    neg_conf = neg @ np.array(model.weights) + model.bias
+    un_conf, un_kind = unanswerable(pool, passages, fw, args.n, chunk_vec, model)
+    print(f"\nabstention (threshold {model.threshold:.3f}):")
+    print("  SQuAD: " + "  ".join(f"{s} {np.mean(conf[m] < model.threshold):.3f}" for s, m in splits.items()))
+    print(f"  dev questions with gold passage removed ({len(neg)}): {np.mean(neg_conf < model.threshold):.3f}")
+    ab = un_conf < model.threshold
+    print(f"  tests/unanswerable.jsonl: all {ab.mean():.3f}  "
+          + "  ".join(f"{k} {ab[un_kind == k].mean():.3f} ({(un_kind == k).sum()})" for k in np.unique(un_kind)))
+    for pct in (1, 2, 3, 5):
+        th = float(np.percentile(conf[dev], pct))
+        print(f"  trade-off: threshold at {pct}% of dev -> SQuAD all {np.mean(conf < th):.3f}, "
+              f"unanswerable {np.mean(un_conf < th):.3f}")
+
+
+def fit_abstain(pos: np.ndarray, neg: np.ndarray, *, target: float = 0.02):
+    """Logistic regression (numpy, gradient descent) of answerable vs. not; threshold so that
+    `target` of the positives abstain."""
+    from rag.scoring import AbstainModel
+
+    X = np.vstack([pos, neg])
+    y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+    mu, sd = X.mean(0), X.std(0) + 1e-9
+    Z = (X - mu) / sd
+    w, b = np.zeros(X.shape[1]), 0.0
+    for _ in range(5000):
+        p = 1 / (1 + np.exp(-(Z @ w + b)))
+        w -= 0.5 * (Z.T @ (p - y) / len(y) + 1e-3 * w)
+        b -= 0.5 * float(np.mean(p - y))
+    weights = w / sd
+    bias = b - float(np.dot(w, mu / sd))
+    conf = pos @ weights + bias
+    th = float(np.percentile(conf, target * 100))
+    return AbstainModel(weights=tuple(round(float(x), 3) for x in weights), bias=round(bias, 3), threshold=round(th, 3))
+
+
+def unanswerable(pool: Pool, passages, fw, n, chunk_vec, model):
+    """Confidence of each question of tests/unanswerable.jsonl against the SQuAD pool."""
+    import bm25s
+    import Stemmer
+
+    from rag import scoring
+
+    items = [json.loads(line) for line in open(ROOT / "tests" / "unanswerable.jsonl")]
+    texts = [u["question"] for u in items]
+    qv = _embedder().encode(texts)
+    stemmer = Stemmer.Stemmer("english")
+    retr = bm25s.BM25()
+    corpus = [p["title"] + "\n" + p["text"] for p in passages]
+    retr.index(bm25s.tokenize(corpus, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
+    conf = np.zeros(len(items))
+    for i, toks in enumerate(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False)):
+        b = retr.get_scores(toks) if toks else np.zeros(len(passages))
+        d = chunk_vec @ qv[i]
+        _, _, terms, ranked, _ = run_question(pool, texts[i], qv[i], b, d, n, fw)
+        conf[i] = scoring.confidence(ranked, terms, idf=pool.idf, model=model)
+        log.info("%s %.2f %s | %s", items[i]["id"], conf[i], texts[i], ranked[0][0].chunk_id)
+    return conf, np.array([u["kind"] for u in items])
 
 
 if __name__ == "__main__":

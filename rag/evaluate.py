@@ -1,0 +1,272 @@
+"""`newsrag eval`: retrieval and answer quality on SQuAD v1.1 dev or any {question, answers} set.
+
+SQuAD's 2,067 passages are ingested as articles into a separate store (incrementally, so the
+second run only asks questions), each question is asked through the real pipeline, and the
+retrieved passages are scored against the gold passage; BM25-only and dense-only rankings from
+the same run are scored as baselines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.models import Answer
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SQUAD_DIRS = (
+    Path("../shared/data/squad-dev"),
+    REPO_ROOT.parent / "shared" / "data" / "squad-dev",
+)
+SQUAD_DUMP = "squad-passages.jsonl"
+UNANSWERABLE = REPO_ROOT / "tests" / "unanswerable.jsonl"
+
+
+def find_squad(data: Path | None) -> Path:
+    for cand in [data] if data else DEFAULT_SQUAD_DIRS:
+        if cand and (cand / "passages.jsonl").exists() and (cand / "questions.jsonl").exists():
+            return cand
+    raise ValueError(
+        "SQuAD data not found: pass --data DIR holding passages.jsonl and questions.jsonl"
+    )
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def squad_settings(settings: Settings, store_dir: Path | None) -> Settings:
+    store = store_dir or Path(".newsrag-eval") / "squad"
+    return settings.model_copy(
+        update={"store_dir": store, "corpus_dir": store / "corpus", "collection": "squad"}
+    )
+
+
+def prepare_squad_store(settings: Settings, data: Path) -> Settings:
+    """Write the passages as one JSONL dump (doc_id = dump#passage id) and ingest it."""
+    from ingest import ingest_corpus
+
+    settings.corpus_dir.mkdir(parents=True, exist_ok=True)
+    dump = settings.corpus_dir / SQUAD_DUMP
+    records = [
+        {"id": p["id"], "title": p["title"], "text": p["text"]}
+        for p in read_jsonl(data / "passages.jsonl")
+    ]
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    if not dump.exists() or dump.read_text(encoding="utf-8") != text:
+        dump.write_text(text, encoding="utf-8")
+    summary = ingest_corpus(settings)
+    log.info("SQuAD store: %s", summary.line())
+    return settings
+
+
+def gold_doc_id(passage_id: str) -> str:
+    return f"{SQUAD_DUMP}#{passage_id}"
+
+
+def contains_answer(text: str, answers: list[str]) -> bool:
+    norm = _norm(text)
+    return any(_norm(a) in norm for a in answers if a.strip())
+
+
+def _norm(text: str) -> str:
+    text = re.sub(r"\[\d+\]", " ", text.lower())
+    return " ".join(text.split())
+
+
+def citation_valid(answer: Answer) -> list[bool]:
+    return [bool(c.quote) and c.quote in c.passage for c in answer.citations]
+
+
+@dataclass
+class RankMetrics:
+    reciprocal: list[float] = field(default_factory=list)
+    hit1: list[bool] = field(default_factory=list)
+    hit5: list[bool] = field(default_factory=list)
+    hit10: list[bool] = field(default_factory=list)
+
+    def add(self, ranked_doc_ids: list[str], gold: str) -> None:
+        seen: list[str] = list(dict.fromkeys(ranked_doc_ids))[:10]
+        rank = seen.index(gold) + 1 if gold in seen else 0
+        self.reciprocal.append(1.0 / rank if rank else 0.0)
+        self.hit1.append(rank == 1)
+        self.hit5.append(0 < rank <= 5)
+        self.hit10.append(0 < rank <= 10)
+
+    def summary(self) -> dict[str, float]:
+        def mean(xs: list) -> float:
+            return round(float(np.mean(xs)), 4) if xs else 0.0
+
+        return {
+            "mrr_at_10": mean(self.reciprocal),
+            "recall_at_1": mean(self.hit1),
+            "recall_at_5": mean(self.hit5),
+            "recall_at_10": mean(self.hit10),
+        }
+
+
+def evaluate(
+    pipeline: Any,
+    questions: list[dict[str, Any]],
+    *,
+    unanswerable: list[dict[str, Any]] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Ask every question through `pipeline` and score it. Questions may carry `answers`
+    (list of strings) and `gold_doc_id` (for retrieval metrics)."""
+    from tqdm import tqdm
+
+    fused, dense, bm25 = RankMetrics(), RankMetrics(), RankMetrics()
+    contained: list[bool] = []
+    valid: list[bool] = []
+    abstained: list[bool] = []
+    latencies: list[float] = []
+    doc_of: dict[str, str] = {}  # chunk id -> doc id, from the hits we see
+    for q in tqdm(questions, desc="questions", unit="q", disable=not progress):
+        t0 = time.perf_counter()
+        retrieval = pipeline.retrieve(q["question"], top_k=10)
+        answer = pipeline.answerer.answer(q["question"], retrieval)
+        latencies.append((time.perf_counter() - t0) * 1000)
+        for p in retrieval.passages:
+            doc_of[p.hit.chunk_id] = p.hit.doc_id
+        gold = q.get("gold_doc_id")
+        if gold:
+            fused.add([p.hit.doc_id for p in retrieval.passages], gold)
+            dense.add([_chunk_doc(c, doc_of) for c in retrieval.dense_ids], gold)
+            bm25.add([_chunk_doc(c, doc_of) for c in retrieval.bm25_ids], gold)
+        if q.get("answers"):
+            contained.append(not answer.abstained and contains_answer(answer.text, q["answers"]))
+        valid.extend(citation_valid(answer))
+        abstained.append(answer.abstained)
+    lat = np.asarray(latencies) if latencies else np.zeros(1)
+    metrics: dict[str, Any] = {
+        **fused.summary(),
+        "containment": round(float(np.mean(contained)), 4) if contained else None,
+        "citation_validity": round(float(np.mean(valid)), 4) if valid else 1.0,
+        "abstention_rate": round(float(np.mean(abstained)), 4) if abstained else 0.0,
+        "p50_ms": round(float(np.percentile(lat, 50)), 1),
+        "p95_ms": round(float(np.percentile(lat, 95)), 1),
+        "questions": len(questions),
+    }
+    if fused.reciprocal:
+        metrics["baselines"] = {"bm25": bm25.summary(), "dense": dense.summary()}
+    if unanswerable:
+        abst = [
+            pipeline.answerer.answer(u["question"], pipeline.retrieve(u["question"])).abstained
+            for u in unanswerable
+        ]
+        metrics["unanswerable_abstention"] = round(float(np.mean(abst)), 4)
+        metrics["unanswerable_questions"] = len(abst)
+    return metrics
+
+
+def _chunk_doc(chunk_id: str, known: dict[str, str]) -> str:
+    """doc_id of a chunk id (`doc_id#version:ordinal`), without a store round trip."""
+    if chunk_id in known:
+        return known[chunk_id]
+    return chunk_id.rsplit("#", 1)[0]
+
+
+def load_squad_questions(data: Path, limit: int | None) -> list[dict[str, Any]]:
+    qs = read_jsonl(data / "questions.jsonl")
+    if limit:
+        qs = qs[:limit]
+    return [
+        {
+            "question": q["question"],
+            "answers": q["answers"],
+            "gold_doc_id": gold_doc_id(q["gold_passage_id"]),
+        }
+        for q in qs
+    ]
+
+
+def run_eval_cli(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.pipeline import Pipeline
+
+    logging.getLogger("rag").setLevel(logging.INFO)
+    logging.getLogger("ingest").setLevel(logging.INFO)
+    if args.llm:
+        settings = settings.model_copy(update={"llm": args.llm})
+    if args.dataset == "squad":
+        data = find_squad(args.data)
+        s = prepare_squad_store(squad_settings(settings, args.store_dir), data)
+        questions = load_squad_questions(data, args.limit)
+        unanswerable = read_jsonl(UNANSWERABLE) if UNANSWERABLE.exists() else None
+    else:
+        path = Path(args.dataset)
+        if not path.exists():
+            raise ValueError(f"no such dataset: {path} (use 'squad' or a JSONL file)")
+        s = settings
+        questions = read_jsonl(path)[: args.limit or None]
+        bad = [i for i, q in enumerate(questions, 1) if "question" not in q]
+        if bad:
+            raise ValueError(f"{path}: line(s) {bad[:5]} have no 'question' field")
+        unanswerable = None
+    pipeline = Pipeline(s)
+    if args.llm:
+        from rag.llm_eval import evaluate_llm
+
+        extractive = Pipeline(s.model_copy(update={"llm": "none"}))
+        metrics = evaluate_llm(pipeline, extractive, questions)
+    else:
+        metrics = evaluate(pipeline, questions, unanswerable=unanswerable, progress=not args.json)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(format_metrics(metrics))
+    return 0
+
+
+def format_metrics(m: dict[str, Any]) -> str:
+    lines = [f"questions: {m.get('questions')}"]
+    rows = [("newsrag (hybrid)", m)] + [
+        (f"baseline: {k}", v) for k, v in m.get("baselines", {}).items()
+    ]
+    if "mrr_at_10" in m:
+        lines.append(f"{'':20} {'MRR@10':>7} {'R@1':>6} {'R@5':>6} {'R@10':>6}")
+        for name, r in rows:
+            lines.append(
+                f"{name:20} {r['mrr_at_10']:7.3f} {r['recall_at_1']:6.3f} "
+                f"{r['recall_at_5']:6.3f} {r['recall_at_10']:6.3f}"
+            )
+    for key in (
+        "containment",
+        "citation_validity",
+        "abstention_rate",
+        "unanswerable_abstention",
+        "p50_ms",
+        "p95_ms",
+    ):
+        if m.get(key) is not None:
+            lines.append(f"{key}: {m[key]}")
+    for key, value in m.items():
+        if key not in {
+            "questions",
+            "baselines",
+            "mrr_at_10",
+            "recall_at_1",
+            "recall_at_5",
+            "recall_at_10",
+            "containment",
+            "citation_validity",
+            "abstention_rate",
+            "unanswerable_abstention",
+            "p50_ms",
+            "p95_ms",
+            "unanswerable_questions",
+        }:
+            lines.append(f"{key}: {value}")
+    return "\n".join(lines)

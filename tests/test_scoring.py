@@ -1,0 +1,135 @@
+"""Unit tests of rag.scoring on synthetic candidates (no model, no store)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag import scoring
+from rag.scoring import Candidate, FusionWeights
+
+
+def cand(cid: str, bm25: float, dense: float, cos: list[float], texts: list[str] | None = None,
+         title: str = "") -> Candidate:
+    texts = texts or [f"sentence {i} of {cid}." for i in range(len(cos))]
+    return Candidate(chunk_id=cid, bm25=bm25, dense=dense, sentence_cos=np.array(cos),
+                     sentence_texts=texts, title=title)
+
+
+def pool() -> list[Candidate]:
+    return [
+        cand("bm25-only", 12.0, 0.20, [0.15, 0.20]),
+        cand("dense-only", 1.0, 0.80, [0.70, 0.60]),
+        cand("both", 10.0, 0.75, [0.72, 0.40, 0.30]),
+        cand("neither", 2.0, 0.25, [0.10]),
+        cand("filler-1", 3.0, 0.30, [0.20, 0.25]),
+        cand("filler-2", 2.5, 0.35, [0.30]),
+    ]
+
+
+def test_tokenize_stems_and_drops_stopwords() -> None:
+    assert scoring.tokenize("The cats were running in the parks") == ["cat", "were", "run", "park"]
+    assert scoring.question_terms("When were the cats running?") == ["cat", "run"]
+
+
+def test_zscore_fusion_prefers_candidate_strong_on_both_signals() -> None:
+    ranked = scoring.fuse(pool())
+    assert ranked[0][0].chunk_id == "both"
+    scores = [s for _, s in ranked]
+    assert scores == sorted(scores, reverse=True)
+    assert {c.chunk_id for c, _ in ranked} == {c.chunk_id for c in pool()}
+
+
+def test_minmax_fusion_also_prefers_both() -> None:
+    assert scoring.fuse(pool(), method="minmax")[0][0].chunk_id == "both"
+
+
+def test_rrf_baseline_uses_ranks_of_bm25_and_dense() -> None:
+    ranked = scoring.fuse(pool(), method="rrf")
+    assert ranked[0][0].chunk_id == "both"  # rank 2 on both lists beats rank 1 on one
+    top_score = ranked[0][1]
+    assert top_score == pytest.approx(2 / (scoring.RRF_K + 2))
+
+
+def test_weights_can_switch_a_signal_off() -> None:
+    only_bm25 = FusionWeights(bm25=1, dense=0, sent1=0, sent2=0, lex=0)
+    assert scoring.fuse(pool(), weights=only_bm25)[0][0].chunk_id == "bm25-only"
+    only_dense = FusionWeights(bm25=0, dense=1, sent1=0, sent2=0, lex=0)
+    assert scoring.fuse(pool(), weights=only_dense)[0][0].chunk_id == "dense-only"
+
+
+def test_lexical_overlap_feature_uses_question_terms_not_in_title() -> None:
+    a = cand("a", 5.0, 0.5, [0.5, 0.5], ["Tesla was born in Smiljan.", "He moved away."],
+             title="Nikola Tesla")
+    b = cand("b", 5.0, 0.5, [0.5, 0.5], ["Tesla liked pigeons.", "He fed them."],
+             title="Nikola Tesla")
+    terms = scoring.question_terms("Where was Tesla born?")
+    feats = scoring.candidate_features([a, b], terms)
+    lex = feats[:, scoring.FEATURES.index("lex")]
+    # "born" (the only non-title term) + the bigram (tesla, born); "tesla" alone earns nothing
+    assert lex[0] == pytest.approx(1.0 + scoring.BIGRAM_WEIGHT) and lex[1] == 0.0
+    assert scoring.fuse([b, a], terms)[0][0].chunk_id == "a"
+
+
+def test_empty_and_single_candidate() -> None:
+    assert scoring.fuse([]) == []
+    one = scoring.fuse([cand("x", 1.0, 0.5, [0.4])])
+    assert len(one) == 1 and np.isfinite(one[0][1])
+    no_sentences = cand("y", 1.0, 0.5, [])
+    assert scoring.fuse([no_sentences, cand("z", 0.5, 0.2, [0.1])])[0][0].chunk_id == "y"
+
+
+def test_select_sentences_bounded_ordered_and_existing() -> None:
+    ranked = scoring.fuse(pool())
+    for k in (1, 2, 3):
+        picked = scoring.select_sentences(ranked, max_sentences=k)
+        assert 1 <= len(picked) <= k
+        assert [(c, s) for c, s, _ in picked] == sorted((c, s) for c, s, _ in picked)
+        for ci, si, _ in picked:
+            assert ci < scoring.ANSWER_PASSAGES
+            assert 0 <= si < len(ranked[ci][0].sentence_texts)
+    best = scoring.select_sentences(ranked, max_sentences=1)[0]
+    assert ranked[best[0]][0].chunk_id == "both" and best[1] == 0  # cosine 0.72, top passage
+    assert scoring.select_sentences([], max_sentences=2) == []
+
+
+def test_select_sentences_prefers_sentence_with_question_terms() -> None:
+    c = cand("c", 5.0, 0.5, [0.50, 0.52], ["The dam was finished in 1936.", "It is large."])
+    terms = scoring.question_terms("When was the dam finished?")
+    ranked = scoring.fuse([c, cand("d", 1.0, 0.1, [0.1])], terms)
+    assert scoring.select_sentences(ranked, max_sentences=1)[0][:2] == (0, 0)
+
+
+def test_abstention_on_low_scores_and_not_on_high() -> None:
+    idf = {"dam": 5.0, "finish": 3.0, "1936": 6.0}
+    terms = scoring.question_terms("When was the dam finished?")
+    good = cand("good", 9.0, 0.7, [0.75, 0.3], ["The dam was finished in 1936.", "Big."])
+    bad = cand("bad", 0.5, 0.1, [0.12, 0.08], ["Cats sleep a lot.", "They purr."])
+    assert not scoring.should_abstain(scoring.fuse([good, bad], terms), terms, idf=idf)
+    assert scoring.should_abstain(scoring.fuse([bad], terms), terms, idf=idf)
+    assert scoring.should_abstain([], terms, idf=idf)
+    hi = scoring.confidence(scoring.fuse([good], terms), terms, idf=idf)
+    lo = scoring.confidence(scoring.fuse([bad], terms), terms, idf=idf)
+    assert hi > scoring.DEFAULT_ABSTAIN.threshold > lo
+
+
+def test_abstain_features() -> None:
+    idf = {"dam": 5.0, "finish": 3.0}
+    c = cand("c", 1.0, 0.5, [0.4, 0.6], ["The dam is here.", "Water."])
+    f = scoring.abstain_features([(c, 0.0)], ["dam", "finish"], idf=idf)
+    assert f[0] == pytest.approx(0.6)
+    assert f[1] == pytest.approx(5.0 / 8.0)
+    assert f[2] == pytest.approx(3.0)
+    unknown = scoring.abstain_features([(c, 0.0)], ["zzz"], idf=idf)
+    assert unknown[2] == scoring.MISSING_CAP
+
+
+def test_idf_from_bm25s_matches_doc_frequencies() -> None:
+    bm25s = pytest.importorskip("bm25s")
+    docs = ["the cat sat", "cats and dogs", "a bird"]
+    retr = bm25s.BM25()
+    retr.index(bm25s.tokenize(docs, stopwords="en", stemmer=scoring._stemmer(),
+                              show_progress=False), show_progress=False)
+    idf = scoring.idf_from_bm25s(retr.vocab_dict, retr.scores["indptr"], retr.scores["num_docs"])
+    expect = scoring.bm25_idf(scoring.doc_frequencies(scoring.tokenize(d) for d in docs), 3)
+    assert idf == pytest.approx(expect)
