@@ -74,6 +74,34 @@ def build_embedded(bench: Path) -> None:
     print(f"embedded store: {summary.line()} in {time.perf_counter() - t:.0f}s", flush=True)
     if summary.failed:
         raise SystemExit(f"ingest failed: {summary.failures[:3]}")
+    backfill_sentence_counts(bench)
+
+
+def backfill_sentence_counts(bench: Path) -> None:
+    """Chunks written before chunk metadata carried "sentences" (the count that lets a query
+    fetch a chunk's sentence vectors by id) get it here, as a fresh ingest would write it."""
+    from collections import Counter
+
+    from rag.store import PAGE, Store
+
+    store = Store(embedded_settings(bench))
+    first = store.chunks.get(limit=1, include=["metadatas"])
+    if not first["ids"] or "sentences" in first["metadatas"][0]:
+        return
+    counts: Counter[str] = Counter()
+    offset = 0
+    while True:
+        got = store.sentences.get(include=["metadatas"], limit=PAGE, offset=offset)
+        counts.update(m["chunk_id"] for m in got["metadatas"])
+        if len(got["ids"]) < PAGE:
+            break
+        offset += PAGE
+    ids = [h.chunk_id for h in store.iter_chunks()]
+    for lo in range(0, len(ids), PAGE):
+        part = ids[lo : lo + PAGE]
+        store.chunks.update(ids=part, metadatas=[{"sentences": counts.get(c, 0)} for c in part])
+    store.bump_generation()
+    print(f"backfilled sentence counts of {len(ids)} chunks", flush=True)
 
 
 def copy_to_server(bench: Path, url: str) -> None:
@@ -91,7 +119,7 @@ def copy_to_server(bench: Path, url: str) -> None:
     dst.reset()
     pairs = [(src.chunks, dst.chunks), (src.sentences, dst.sentences), (src.manifest, dst.manifest)]
     total = sum(a.count() for a, _ in pairs)
-    with tqdm(total=total, desc="copying the store to the server", unit="rec") as bar:
+    with tqdm(total=total, desc="copying the store to the server", unit="rec", disable=None) as bar:
         for a, b in pairs:
             offset = 0
             while True:
@@ -190,6 +218,8 @@ class LevelResult:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     error_samples: list[str] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process during the run
+    load: float = 0.0  # 1-minute load average at the end (the machine is shared)
 
     @property
     def throughput(self) -> float:
@@ -201,19 +231,45 @@ class LevelResult:
         xs = sorted(self.latencies)
         return xs[min(len(xs) - 1, max(0, round(q / 100 * len(xs) + 0.5) - 1))]
 
+    def cpu_ms(self, proc: str) -> str:
+        if proc not in self.cpu or not self.requests:
+            return "-"
+        return f"{1000 * self.cpu[proc] / self.requests:.0f}"
+
     def row(self) -> str:
         mean = statistics.fmean(self.latencies) if self.latencies else 0.0
         return (
             f"| {self.store:<8} | {self.clients:>2} | {self.requests:>4} | {self.errors:>3} | "
             f"{self.throughput:6.2f} | {self.pct(50):5.2f} | {self.pct(95):5.2f} | "
-            f"{self.pct(99):5.2f} | {mean:5.2f} |"
+            f"{self.pct(99):5.2f} | {mean:5.2f} | {self.cpu_ms('app'):>4} | "
+            f"{self.cpu_ms('chroma'):>6} | {self.cpu_ms('client'):>6} | {self.load:4.1f} |"
         )
 
 
 HEADER = (
-    "| store    |  N | reqs | err |  req/s |   p50 |   p95 |   p99 |  mean |\n"
-    "|----------|---:|-----:|----:|-------:|------:|------:|------:|------:|"
+    "| store    |  N | reqs | err |  req/s |   p50 |   p95 |   p99 |  mean |  app | chroma "
+    "| client | load |\n"
+    "|----------|---:|-----:|----:|-------:|------:|------:|------:|------:|-----:|-------:"
+    "|-------:|-----:|"
 )
+CPU_NOTE = (
+    "app / chroma / client: CPU milliseconds per request of `newsrag serve`, of `chroma run` and "
+    "of the load generator; load: 1-minute load average (the 2 cores are shared)."
+)
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
+    t = os.times()
+    return {"client": t.user + t.system} | {name: proc_cpu(pid) for name, pid in pids.items()}
 
 
 def load_questions(limit: int) -> list[str]:
@@ -227,7 +283,12 @@ def load_questions(limit: int) -> list[str]:
 
 
 def run_level(
-    store: str, clients: int, questions: list[str], make_ask, time_bound: float  # noqa: ANN001
+    store: str,
+    clients: int,
+    questions: list[str],
+    make_ask,  # noqa: ANN001
+    time_bound: float,
+    pids: dict[str, int] | None = None,
 ) -> LevelResult:
     """`clients` threads share a queue of questions; each uses its own `ask` callable."""
     from tqdm import tqdm
@@ -236,7 +297,9 @@ def run_level(
     lock = threading.Lock()
     todo = list(reversed(questions))
     asks = [make_ask() for _ in range(clients)]  # connect before the clock starts
-    bar = tqdm(total=len(questions), desc=f"{store} N={clients}", unit="q", leave=False)
+    bar = tqdm(
+        total=len(questions), desc=f"{store} N={clients}", unit="q", leave=False, disable=None
+    )
     deadline = time.monotonic() + time_bound
 
     def worker(i: int) -> None:
@@ -262,12 +325,16 @@ def run_level(
                 bar.update(1)
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
+    cpu0 = cpu_snapshot(pids or {})
     t0 = time.perf_counter()
     for th in threads:
         th.start()
     for th in threads:
         th.join(timeout=time_bound + 120)
     res.seconds = time.perf_counter() - t0
+    cpu1 = cpu_snapshot(pids or {})
+    res.cpu = {k: cpu1[k] - cpu0[k] for k in cpu1}
+    res.load = os.getloadavg()[0]
     bar.close()
     if any(th.is_alive() for th in threads):
         res.error_samples.append("some clients were still waiting at the time bound")
@@ -344,7 +411,10 @@ def main(argv: list[str] | None = None) -> int:
             for n, count in zip(levels, counts, strict=True):
                 qs = questions[offset : offset + count]
                 offset += count
-                res = run_level(store, n, qs, make, args.time_bound)
+                pids = {"app": app.pid} if app else {}
+                if chroma:
+                    pids["chroma"] = chroma.pid
+                res = run_level(store, n, qs, make, args.time_bound, pids)
                 results.append(res)
                 print(res.row(), flush=True)
                 for e in res.error_samples:
@@ -359,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     print(HEADER)
     for r in results:
         print(r.row())
+    print(CPU_NOTE)
     for store in dict.fromkeys(r.store for r in results):
         by_n = {r.clients: r for r in results if r.store == store}
         if 1 in by_n and 4 in by_n and by_n[1].throughput:
@@ -373,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps([
             {"store": r.store, "clients": r.clients, "requests": r.requests, "errors": r.errors,
              "seconds": r.seconds, "throughput": r.throughput, "p50": r.pct(50),
-             "p95": r.pct(95), "p99": r.pct(99), "errors_sample": r.error_samples}
+             "p95": r.pct(95), "p99": r.pct(99), "cpu_seconds": r.cpu, "load": r.load,
+             "errors_sample": r.error_samples}
             for r in results
         ], indent=2))
     return 0

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag.models import Article, Chunk
+from rag.scoring import tokenize
 from rag.sentences import sentence_spans
 from rag.store import SentenceRecord, chunk_id_for
 
@@ -76,7 +77,8 @@ class Chunker:
                 )
             )
             for k, u in enumerate(group):
-                sentences.append(SentenceRecord(cid, k, units[u][0], units[u][1]))
+                s, e = units[u]
+                sentences.append(SentenceRecord(cid, k, s, e, " ".join(tokenize(text[s:e]))))
         return ChunkedArticle(article, chunks, sentences)
 
     def _fit(self, text: str, start: int, end: int) -> list[tuple[int, int]]:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.scoring import bm25_idf
+
 log = logging.getLogger(__name__)
 
 
@@ -60,11 +62,8 @@ class Bm25Index:
         self._source = np.asarray(meta.get("source", [""] * len(ids)), dtype=object)
         self._published = np.asarray(meta.get("published_num", [-1] * len(ids)), dtype=np.int64)
         self.doc_freq = doc_freq or {}
-        n = max(len(ids), 1)
-        # The idf bm25s uses (Lucene's), for the answerer's overlap weights.
-        self.idf = {
-            t: float(np.log(1 + (n - df + 0.5) / (df + 0.5))) for t, df in self.doc_freq.items()
-        }
+        # The idf bm25s uses (Lucene's): the abstention model was calibrated on it.
+        self.idf = bm25_idf(self.doc_freq, max(len(ids), 1))
 
     @classmethod
     def build(cls, items: Iterable[tuple[str, str, dict]]) -> Bm25Index:

@@ -94,7 +94,8 @@ class HybridRetriever:
         committed = self.store.committed_sha([h.doc_id for h in hits.values()])
         visible = [h for h in hits.values() if committed.get(h.doc_id) == h.metadata.get("sha")]
         vectors = self.store.chunk_vectors([h.chunk_id for h in visible])
-        sentences = self.store.sentence_records([h.chunk_id for h in visible])
+        counts = {h.chunk_id: h.metadata["sentences"] for h in visible if "sentences" in h.metadata}
+        sentences = self.store.sentence_records([h.chunk_id for h in visible], counts=counts)
         timings["fetch_ms"] = _ms(t)
 
         t = time.perf_counter()
@@ -115,6 +116,10 @@ class HybridRetriever:
                     dense=float(vec @ qvec),
                     sentence_cos=svecs @ qvec if len(recs) else np.zeros(0, np.float32),
                     sentence_texts=texts,
+                    title=str(h.metadata.get("title", "")),
+                    sentence_tokens=[(r.tokens or "").split() for r, _ in recs]
+                    if all(r.tokens is not None for r, _ in recs)
+                    else None,
                     payload=(h, [r for r, _ in recs], vec, svecs),
                 )
             )

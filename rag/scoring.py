@@ -83,7 +83,7 @@ def _stem_all(words: list[str]) -> list[str]:
     if todo:
         if len(_STEMS) > _STEMS_MAX:
             _STEMS.clear()
-        _STEMS.update(zip(todo, _stemmer().stemWords(todo)))
+        _STEMS.update(zip(todo, _stemmer().stemWords(todo), strict=True))
     return [_STEMS[w] for w in words]
 
 
@@ -106,7 +106,7 @@ def question_terms(question: str) -> list[str]:
 
 
 def bigrams(tokens: Sequence[str]) -> frozenset[tuple[str, str]]:
-    return frozenset(zip(tokens, tokens[1:]))
+    return frozenset(zip(tokens, tokens[1:], strict=False))
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def lex_scores(candidates: Sequence[Candidate], terms: Sequence[str]) -> list[np
     q_pairs = bigrams(list(terms))
     out: list[np.ndarray] = []
     start = 0
-    for c, n in zip(candidates, sizes):
+    for c, n in zip(candidates, sizes, strict=True):
         title = c.title_tokens()
         w = idf * np.array([t not in title for t in terms], dtype=np.float64)
         total = w.sum()
@@ -368,7 +368,7 @@ def sentence_scores(
         return []
     cands = [c for c, _ in head]
     if any(c.sentence_lex is None or len(c.sentence_lex) != len(c.sentence_cos) for c in cands):
-        for c, lex in zip(cands, lex_scores(cands, terms)):
+        for c, lex in zip(cands, lex_scores(cands, terms), strict=True):
             c.sentence_lex = lex
     best = head[0][1]
     return [

@@ -43,7 +43,6 @@ class Settings(BaseSettings):
     fusion: Literal["zscore", "rrf"] = "zscore"
     dedupe_threshold: float = 0.95
     answer_sentences: int = Field(default=2, ge=1, le=3)
-    abstain_threshold: float = 0.0
     cross_encoder_path: str | None = None  # optional local cross-encoder; off by default
 
     # Chroma server mode: unset means an embedded PersistentClient under store_dir.

@@ -9,11 +9,23 @@ from rag import scoring
 from rag.scoring import Candidate, FusionWeights
 
 
-def cand(cid: str, bm25: float, dense: float, cos: list[float], texts: list[str] | None = None,
-         title: str = "") -> Candidate:
+def cand(
+    cid: str,
+    bm25: float,
+    dense: float,
+    cos: list[float],
+    texts: list[str] | None = None,
+    title: str = "",
+) -> Candidate:
     texts = texts or [f"sentence {i} of {cid}." for i in range(len(cos))]
-    return Candidate(chunk_id=cid, bm25=bm25, dense=dense, sentence_cos=np.array(cos),
-                     sentence_texts=texts, title=title)
+    return Candidate(
+        chunk_id=cid,
+        bm25=bm25,
+        dense=dense,
+        sentence_cos=np.array(cos),
+        sentence_texts=texts,
+        title=title,
+    )
 
 
 def pool() -> list[Candidate]:
@@ -59,10 +71,17 @@ def test_weights_can_switch_a_signal_off() -> None:
 
 
 def test_lexical_overlap_feature_uses_question_terms_not_in_title() -> None:
-    a = cand("a", 5.0, 0.5, [0.5, 0.5], ["Tesla was born in Smiljan.", "He moved away."],
-             title="Nikola Tesla")
-    b = cand("b", 5.0, 0.5, [0.5, 0.5], ["Tesla liked pigeons.", "He fed them."],
-             title="Nikola Tesla")
+    a = cand(
+        "a",
+        5.0,
+        0.5,
+        [0.5, 0.5],
+        ["Tesla was born in Smiljan.", "He moved away."],
+        title="Nikola Tesla",
+    )
+    b = cand(
+        "b", 5.0, 0.5, [0.5, 0.5], ["Tesla liked pigeons.", "He fed them."], title="Nikola Tesla"
+    )
     terms = scoring.question_terms("Where was Tesla born?")
     feats = scoring.candidate_features([a, b], terms)
     lex = feats[:, scoring.FEATURES.index("lex")]
@@ -128,8 +147,10 @@ def test_idf_from_bm25s_matches_doc_frequencies() -> None:
     bm25s = pytest.importorskip("bm25s")
     docs = ["the cat sat", "cats and dogs", "a bird"]
     retr = bm25s.BM25()
-    retr.index(bm25s.tokenize(docs, stopwords="en", stemmer=scoring._stemmer(),
-                              show_progress=False), show_progress=False)
+    retr.index(
+        bm25s.tokenize(docs, stopwords="en", stemmer=scoring._stemmer(), show_progress=False),
+        show_progress=False,
+    )
     idf = scoring.idf_from_bm25s(retr.vocab_dict, retr.scores["indptr"], retr.scores["num_docs"])
     expect = scoring.bm25_idf(scoring.doc_frequencies(scoring.tokenize(d) for d in docs), 3)
     assert idf == pytest.approx(expect)

@@ -446,7 +446,10 @@ def test_stop_and_clear_cut_a_streaming_answer(fake_app, browser) -> None:
     page.press("#question textarea", "Enter")
     bot.filter(has_text="word2").wait_for(timeout=30_000)
     page.click("#clear")
-    page.wait_for_timeout(2000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('#chat [data-testid=\"bot\"]').length === 0"
+    )
+    page.wait_for_timeout(1500)  # nothing streams back in
     assert bot.count() == 0
     context.close()
 
