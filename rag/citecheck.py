@@ -56,7 +56,8 @@ _UNSUPPORTED = re.compile(re.escape(UNSUPPORTED_MARK), re.IGNORECASE)
 # before it: move them in front of the stop so the sentence splitter keeps them together.
 _TRAILING = re.compile(r"([.!?])((?:\s*\[[^\]\n]{1,20}\])+)")
 _PREFIX = re.compile(
-    r"^\s*(?:[-*•]+\s+|\d+[.)]\s+|(?:answer|response|passage\s*\d*|source\s*\d*)\s*:\s*)",
+    r"^\s*(?:[-*•]+\s+|\d+[.)]\s+|(?:answer|response|passage\s*\d*|source\s*\d*)\s*:\s*"
+    r"|the\s+answer(?:\s+to\s+(?:the|your)\s+question)?\s+is\s*:?\s*)",
     re.IGNORECASE,
 )
 # The prompt writes passages as "[n] Title — text"; small models echo that heading.
@@ -252,12 +253,15 @@ def check_answer(
     unsupported: Literal["drop", "mark"] = "drop",
     threshold: float = SUPPORT_THRESHOLD,
     max_sentences: int | None = None,
+    question: str | None = None,
 ) -> CheckedAnswer:
     """Align each sentence of `draft` to its best supporting passage sentence.
 
     `evidence[i]` is passage number i + 1 as the model saw it. `vectors`, if given, holds one
     unit vector per sentence of `prepare_draft(draft, evidence)`, in order. `max_sentences`
-    caps how many supported sentences are kept (the rest are dropped).
+    caps how many supported sentences are kept (the rest are dropped). With `question`, a
+    sentence that only restates it (no content term the question lacks) is left out: it is
+    supported, but it answers nothing.
     """
     sentences = prepare_draft(draft, evidence)
     if vectors is not None and len(vectors) != len(sentences):
@@ -265,10 +269,13 @@ def check_answer(
     verdicts: list[SentenceVerdict] = []
     removed = 0
     seen: set[str] = set()
+    asked = frozenset(scoring.tokenize(question)) if question else frozenset()
     kept = 0
     for i, ds in enumerate(sentences):
         key = " ".join(scoring.tokenize(ds.text))
         if len(key.split()) < MIN_TERMS or key in seen:  # noise or a repeated sentence
+            continue
+        if asked and set(key.split()) <= asked:  # restates the question
             continue
         seen.add(key)
         valid = [n for n in dict.fromkeys(ds.cited) if 1 <= n <= len(evidence)]

@@ -61,18 +61,17 @@ SYSTEM_PROMPT = (
 )
 PASSAGE_TEMPLATE = PromptTemplate("[{number}] {title} — {text}")
 QA_PROMPT = PromptTemplate(
-    "Passages:\n"
     "{context_str}\n"
     "\n"
     "Question: {query_str}\n"
     "\n"
-    "Answer the question using only the passages above, in at most 3 short sentences. "
-    "End each sentence with the number of the passage it comes from in square brackets, "
-    "like [1]."
+    "Write a short answer to the question (at most 3 sentences) using only facts from the "
+    "passages above. End each sentence with the number of the passage it comes from in "
+    "square brackets, like [1]."
 )
 CONTEXT_PASSAGES = 3  # how many of the top passages the model sees
 PASSAGE_CHARS = 1500  # each passage is cut to this many characters in the prompt
-MAX_NEW_TOKENS = 160
+MAX_NEW_TOKENS = 128
 TEMPERATURE = 0.0
 ANSWER_MAX_SENTENCES = 3
 LLAMA_CPP_N_CTX = 2048
@@ -549,7 +548,8 @@ class LLMAnswerer:
                 question, retrieval, "the LLM returned an empty answer", prefix=False
             )
         result = check_draft(
-            draft, passages, retrieval.idf, self.embedder, self.settings.llm_unsupported
+            draft, passages, retrieval.idf, self.embedder, self.settings.llm_unsupported,
+            question=question,
         )
         if not result.supported:
             return self._fallback_answer(
@@ -591,6 +591,8 @@ def check_draft(
     idf: dict[str, float] | None,
     embedder: Embedder | None,
     unsupported: str = "drop",
+    *,
+    question: str | None = None,
 ) -> citecheck.CheckedAnswer:
     """Run `rag.citecheck` on a draft: one embedding batch for the answer sentences (plus the
     passages' sentences when the store did not hand their vectors over)."""
@@ -615,6 +617,7 @@ def check_draft(
         vectors=vectors,
         unsupported="mark" if unsupported == "mark" else "drop",
         max_sentences=ANSWER_MAX_SENTENCES,
+        question=question,
     )
 
 

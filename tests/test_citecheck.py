@@ -198,3 +198,14 @@ def test_an_echoed_passage_heading_is_removed() -> None:
     assert r.text.startswith("Farmers — hit by drought")
     assert check_answer("Passage 2: Farmers harvested 30 percent less wheat.",
                         EVIDENCE).text.startswith("Farmers")
+
+
+def test_a_sentence_that_only_restates_the_question_is_left_out() -> None:
+    question = "How much will the bridge in Port Ellery cost?"
+    draft = (
+        "The answer to the question is: the bridge in Port Ellery will cost [1]. "
+        "The bridge will cost 84 million pounds [1]."
+    )
+    r = check_answer(draft, EVIDENCE, question=question)
+    assert r.text == "The bridge will cost 84 million pounds. [1]"
+    assert not r.unsupported
