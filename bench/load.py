@@ -175,18 +175,27 @@ def start_chroma(bench: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     log = open(bench / "chroma.log", "ab")
     proc = subprocess.Popen(
-        [str(BIN / "chroma"), "run", "--path", str(bench / "chroma-data"), "--host", "127.0.0.1",
-         "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(BIN / "chroma"),
+            "run",
+            "--path",
+            str(bench / "chroma-data"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/api/v2/heartbeat", 120, proc, "chroma run")
     return proc, url
 
 
-def start_app(bench: Path, mode: str, chroma_url: str | None, extra_env: dict[str, str]) -> tuple[
-    subprocess.Popen, str
-]:
+def start_app(
+    bench: Path, mode: str, chroma_url: str | None, extra_env: dict[str, str]
+) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {
         **os.environ,
@@ -201,7 +210,10 @@ def start_app(bench: Path, mode: str, chroma_url: str | None, extra_env: dict[st
     log = open(bench / f"serve-{mode}.log", "ab")
     proc = subprocess.Popen(
         [str(BIN / "newsrag"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(bench),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=str(bench),
     )
     url = f"http://127.0.0.1:{port}/"
     wait_http(f"{url}config", 300, proc, "newsrag serve")
@@ -424,8 +436,10 @@ def main(argv: list[str] | None = None) -> int:
             stop(chroma)
 
     print()
-    print(f"{'direct (in-process)' if args.direct else 'Gradio /ask'}, {os.cpu_count()} CPUs, "
-          f"latencies in seconds")
+    print(
+        f"{'direct (in-process)' if args.direct else 'Gradio /ask'}, {os.cpu_count()} CPUs, "
+        f"latencies in seconds"
+    )
     print(HEADER)
     for r in results:
         print(r.row())
@@ -433,21 +447,40 @@ def main(argv: list[str] | None = None) -> int:
     for store in dict.fromkeys(r.store for r in results):
         by_n = {r.clients: r for r in results if r.store == store}
         if 1 in by_n and 4 in by_n and by_n[1].throughput:
-            print(f"{store}: throughput(N=4) / throughput(N=1) = "
-                  f"{by_n[4].throughput / by_n[1].throughput:.2f}")
+            print(
+                f"{store}: throughput(N=4) / throughput(N=1) = "
+                f"{by_n[4].throughput / by_n[1].throughput:.2f}"
+            )
         if 16 in by_n:
             r16 = by_n[16]
             ok = r16.errors == 0 and r16.pct(95) <= 1.5
-            print(f"{store}: N=16 errors={r16.errors}, p95={r16.pct(95):.2f}s "
-                  f"({'meets' if ok else 'misses'} the target)")
+            print(
+                f"{store}: N=16 errors={r16.errors}, p95={r16.pct(95):.2f}s "
+                f"({'meets' if ok else 'misses'} the target)"
+            )
     if args.json:
-        args.json.write_text(json.dumps([
-            {"store": r.store, "clients": r.clients, "requests": r.requests, "errors": r.errors,
-             "seconds": r.seconds, "throughput": r.throughput, "p50": r.pct(50),
-             "p95": r.pct(95), "p99": r.pct(99), "cpu_seconds": r.cpu, "load": r.load,
-             "errors_sample": r.error_samples}
-            for r in results
-        ], indent=2))
+        args.json.write_text(
+            json.dumps(
+                [
+                    {
+                        "store": r.store,
+                        "clients": r.clients,
+                        "requests": r.requests,
+                        "errors": r.errors,
+                        "seconds": r.seconds,
+                        "throughput": r.throughput,
+                        "p50": r.pct(50),
+                        "p95": r.pct(95),
+                        "p99": r.pct(99),
+                        "cpu_seconds": r.cpu,
+                        "load": r.load,
+                        "errors_sample": r.error_samples,
+                    }
+                    for r in results
+                ],
+                indent=2,
+            )
+        )
     return 0
 
 

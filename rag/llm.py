@@ -531,7 +531,13 @@ class LLMAnswerer:
         llm_ms = (time.perf_counter() - t0) * 1000
         draft = "".join(parts).strip()
         t = time.perf_counter()
-        answer = self.check(question, retrieval, passages, draft)
+        try:
+            answer = self.check(question, retrieval, passages, draft)
+        except Exception as exc:  # noqa: BLE001 - an unchecked answer is never shown
+            log.warning("checking the LLM answer failed", exc_info=True)
+            answer = self._fallback_answer(
+                question, retrieval, f"its answer could not be checked: {_first_line(exc)}"
+            )
         answer.timings = {
             **retrieval.timings,
             "llm_ms": round(llm_ms, 2),

@@ -52,8 +52,16 @@ class ChromaServer:
         if self.proc is not None and self.proc.poll() is None:
             return self
         self.path.mkdir(parents=True, exist_ok=True)
-        cmd = [str(CHROMA), "run", "--path", str(self.path), "--host", "127.0.0.1",
-               "--port", str(self.port)]
+        cmd = [
+            str(CHROMA),
+            "run",
+            "--path",
+            str(self.path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
         deadline = time.monotonic() + timeout
         with open(self.log, "ab") as log:

@@ -41,29 +41,33 @@ server = pytest.mark.server
 slow = pytest.mark.slow
 
 # A longer version of one article: several chunks, so "all of its chunks or none" means something.
-LONG_BATTERY = ARTICLES["battery-plant.md"] + "\n" + "\n\n".join(
-    [
-        "The first production line will make cells for the city bus operator Dunmore Transit, "
-        "which has ordered 240 electric buses for delivery between 2027 and 2030. A second line, "
-        "planned for 2028, will make larger cells for grid storage containers that utilities "
-        "install next to solar and wind farms to smooth their output over the day.",
-        "Voltreon said sodium-ion cells store less energy per kilogram than lithium-ion cells "
-        "but cost about a third less to make, because sodium is abundant and the cells need no "
-        "cobalt or nickel. They also keep more of their capacity in freezing weather, which "
-        "matters for buses that run through northern winters and stand outside overnight.",
-        "The regional development agency will contribute 95 million euros towards the cost of "
-        "the site, including a new rail siding and a water treatment plant. The company will "
-        "pay for the rest of the 1.1 billion euro investment from its own funds and a loan from "
-        "a group of four banks led by the Northern Investment Bank.",
-        "Trade unions said they had signed an agreement with Voltreon covering wages, training "
-        "and working hours for the first five years. About 300 of the jobs will be apprentice "
-        "places, filled in partnership with the technical college in Dunmore, which is building "
-        "a new workshop for battery assembly and testing.",
-        "Residents of the villages near the former airfield asked for a bypass so that lorries "
-        "delivering raw materials do not drive through their streets. The council said a "
-        "planning application for the road would be published in the spring and that heavy "
-        "traffic would use the rail siding wherever possible.",
-    ]
+LONG_BATTERY = (
+    ARTICLES["battery-plant.md"]
+    + "\n"
+    + "\n\n".join(
+        [
+            "The first production line will make cells for the city bus operator Dunmore Transit, "
+            "which has ordered 240 electric buses for delivery between 2027 and 2030. A second line, "
+            "planned for 2028, will make larger cells for grid storage containers that utilities "
+            "install next to solar and wind farms to smooth their output over the day.",
+            "Voltreon said sodium-ion cells store less energy per kilogram than lithium-ion cells "
+            "but cost about a third less to make, because sodium is abundant and the cells need no "
+            "cobalt or nickel. They also keep more of their capacity in freezing weather, which "
+            "matters for buses that run through northern winters and stand outside overnight.",
+            "The regional development agency will contribute 95 million euros towards the cost of "
+            "the site, including a new rail siding and a water treatment plant. The company will "
+            "pay for the rest of the 1.1 billion euro investment from its own funds and a loan from "
+            "a group of four banks led by the Northern Investment Bank.",
+            "Trade unions said they had signed an agreement with Voltreon covering wages, training "
+            "and working hours for the first five years. About 300 of the jobs will be apprentice "
+            "places, filled in partnership with the technical college in Dunmore, which is building "
+            "a new workshop for battery assembly and testing.",
+            "Residents of the villages near the former airfield asked for a bypass so that lorries "
+            "delivering raw materials do not drive through their streets. The council said a "
+            "planning application for the road would be published in the spring and that heavy "
+            "traffic would use the rail siding wherever possible.",
+        ]
+    )
 )
 BRIDGE_V2 = ARTICLES["harbour-bridge.md"].replace("84 million pounds", "91 million pounds")
 
@@ -90,7 +94,8 @@ def check_consistent(store: Store) -> dict[str, str]:
         for i in range(info.chunks)
     }
     assert set(chunk_ids) == want, {
-        "orphans": sorted(set(chunk_ids) - want), "missing": sorted(want - set(chunk_ids))
+        "orphans": sorted(set(chunk_ids) - want),
+        "missing": sorted(want - set(chunk_ids)),
     }
     sentence_ids = store.sentences.get(include=[])["ids"]
     assert {sid.rsplit("/s", 1)[0] for sid in sentence_ids} == want
@@ -173,7 +178,9 @@ class TestBothStores:
         def crash(coll, method, args, kwargs):  # noqa: ANN001, ANN202
             meta = (kwargs.get("metadatas") or [{}])[0]
             is_commit = (
-                coll is store.manifest and method == "upsert" and meta.get("sha256")
+                coll is store.manifest
+                and method == "upsert"
+                and meta.get("sha256")
                 and meta.get("pending") == meta.get("sha256")
             )
             if is_commit and crash_at == "before_commit":
@@ -296,8 +303,11 @@ class TestServerClient:
             open_store(s)
         assert time.monotonic() - t < 2 + 1
         proc = subprocess.run(
-            [str(BIN / "newsrag"), "ask", "anything"], env=env_for(s), capture_output=True,
-            text=True, timeout=120,
+            [str(BIN / "newsrag"), "ask", "anything"],
+            env=env_for(s),
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert proc.returncode == 3, proc.stderr
         assert "newsrag: store unavailable:" in proc.stderr
@@ -308,12 +318,22 @@ class TestServerClient:
         s = server_settings(settings, chroma_server)
         write_corpus(s.corpus_dir)
         env = env_for(s)
-        ing = subprocess.run([str(BIN / "newsrag"), "ingest", "--json"], env=env,
-                             capture_output=True, text=True, timeout=600)
+        ing = subprocess.run(
+            [str(BIN / "newsrag"), "ingest", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert ing.returncode == 0, ing.stderr
         assert json.loads(ing.stdout.strip().splitlines()[-1])["added"] == 5
-        ask = subprocess.run([str(BIN / "newsrag"), "ask", "--json", QUESTIONS[0]], env=env,
-                             capture_output=True, text=True, timeout=600)
+        ask = subprocess.run(
+            [str(BIN / "newsrag"), "ask", "--json", QUESTIONS[0]],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert ask.returncode == 0, ask.stderr
         answer = json.loads(ask.stdout)
         assert answer["citations"][0]["doc_id"] == "harbour-bridge.md"
@@ -492,22 +512,38 @@ def test_two_app_processes_share_one_server(
     env = env_for(s, OMP_NUM_THREADS="1")
     py = str(BIN / "python")
     answerer = subprocess.Popen(
-        [py, "-c", ANSWERER, str(answers), str(stop), "400", "battery-plant.md",
-         json.dumps(questions)],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "answerer.err", "w"),
+        [
+            py,
+            "-c",
+            ANSWERER,
+            str(answers),
+            str(stop),
+            "400",
+            "battery-plant.md",
+            json.dumps(questions),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "answerer.err", "w"),
     )
     ingester = None
     try:
+
         def read(path: Path) -> list[dict]:
             if not path.exists():
                 return []
             return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
 
-        wait_for(lambda: any(r.get("event") == "ready" for r in read(answers)), 240,
-                 "the answering process to load")
+        wait_for(
+            lambda: any(r.get("event") == "ready" for r in read(answers)),
+            240,
+            "the answering process to load",
+        )
         ingester = subprocess.Popen(
             [py, "-c", INGESTER, str(events), "4"],
-            env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "ingester.err", "w"),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp_path / "ingester.err", "w"),
         )
         assert ingester.wait(timeout=600) == 0, (tmp_path / "ingester.err").read_text()[-3000:]
         done = next(e for e in read(events) if e["event"] == "done")
@@ -516,6 +552,7 @@ def test_two_app_processes_share_one_server(
         def seen_after_done() -> bool:
             recs = [r for r in read(answers) if r.get("t0", 0) > done["t"] + 2.5]
             return sum(1 for r in recs if "error" not in r) >= 4
+
         wait_for(seen_after_done, 120, "answers after the ingest")
     finally:
         stop.touch()
