@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from pydantic import ValidationError
+
+    from rag.embedding import EmbeddingError
     from rag.settings import Settings
     from rag.store import StoreError, StoreUnavailableError
 
@@ -85,7 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     except StoreUnavailableError as exc:
         print(f"newsrag: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    except (StoreError, ValueError) as exc:
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"NEWSRAG_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        print(f"newsrag: bad setting: {problems}", file=sys.stderr)
+        return EXIT_USAGE
+    except (StoreError, EmbeddingError, ValueError) as exc:
         print(f"newsrag: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -283,3 +283,25 @@ class TestIngestRealModel:
         assert s.added + s.unchanged == 40 and s.failed == 0
         assert s.added < 40
         assert_consistent(Store(settings), expected_articles(settings))
+
+
+class TestModelConfiguration:
+    def test_unreachable_hub_model_fails_fast_in_one_line(self, settings: Settings) -> None:
+        write_corpus(settings.corpus_dir, ["chess-final.md"])
+        env = {**os.environ, "NEWSRAG_CORPUS_DIR": str(settings.corpus_dir),
+               "NEWSRAG_STORE_DIR": str(settings.store_dir),
+               "NEWSRAG_EMBED_MODEL": "some-org/not-a-cached-model"}
+        t0 = time.monotonic()
+        out = subprocess.run([sys.executable, "-m", "rag.cli", "ingest"], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2
+        assert "some-org/not-a-cached-model" in out.stderr and "hub" in out.stderr
+        assert "Traceback" not in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1
+        assert time.monotonic() - t0 < 60
+
+    def test_bad_setting_is_named(self, settings: Settings) -> None:
+        env = {**os.environ, "NEWSRAG_CHUNK_SIZE": "lots"}
+        out = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", "--dry-run"], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2 and "NEWSRAG_CHUNK_SIZE" in out.stderr
