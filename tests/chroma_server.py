@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import require
 
 from rag.settings import Settings
 
@@ -122,8 +123,7 @@ def chroma_available() -> bool:
 
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
-    if not chroma_available():
-        pytest.skip("the `chroma` command is not installed")
+    require(chroma_available(), "the `chroma` command is not installed")
     server = ChromaServer(tmp_path_factory.mktemp("chroma") / "data").start()
     try:
         yield server

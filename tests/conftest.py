@@ -63,3 +63,4 @@ def settings(tmp_path: Path) -> Settings:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     return Settings(corpus_dir=corpus, store_dir=tmp_path / "store", collection=f"t{os.getpid()}")
+

@@ -135,13 +135,19 @@ def test_quotes_are_verbatim_sentences_of_their_passage() -> None:
 
 def test_support_uses_vectors_when_given() -> None:
     # A paraphrase with almost no shared words is supported through its vector only.
-    ev = [Evidence("t", ["Alpha beta gamma.", "Delta epsilon zeta."],
-                   vectors=np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32))]
+    ev = [
+        Evidence(
+            "t",
+            ["Alpha beta gamma.", "Delta epsilon zeta."],
+            vectors=np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32),
+        )
+    ]
     draft = "Something else entirely [1]."
     without = check_answer(draft, ev)
     assert without.text == ""
-    with_vec = check_answer(draft, ev, vectors=np.array([[0.0, 1.0]], dtype=np.float32),
-                            threshold=0.4)
+    with_vec = check_answer(
+        draft, ev, vectors=np.array([[0.0, 1.0]], dtype=np.float32), threshold=0.4
+    )
     assert with_vec.citations and with_vec.citations[0][1] == 1
 
 
@@ -175,15 +181,15 @@ def test_vectors_must_match_the_sentences() -> None:
 
 def test_a_sentence_with_numbers_its_passage_lacks_is_unsupported() -> None:
     # "14-year-old" where the passage says "Sixteen-year-old": the number decides.
-    r = check_answer("Lena Varga, a 14-year-old, won the national chess championship [3].",
-                     EVIDENCE)
+    r = check_answer(
+        "Lena Varga, a 14-year-old, won the national chess championship [3].", EVIDENCE
+    )
     assert r.text == ""
-    ok = check_answer("Sixteen-year-old Lena Varga won the national chess championship [3].",
-                      EVIDENCE)
+    ok = check_answer(
+        "Sixteen-year-old Lena Varga won the national chess championship [3].", EVIDENCE
+    )
     assert ok.citations
-    assert citecheck.numbers_in("1,800 jobs, forty minutes, 84.5 million") == {
-        "1800", "40", "84.5"
-    }
+    assert citecheck.numbers_in("1,800 jobs, forty minutes, 84.5 million") == {"1800", "40", "84.5"}
 
 
 def test_an_echoed_passage_heading_is_removed() -> None:
@@ -196,8 +202,9 @@ def test_an_echoed_passage_heading_is_removed() -> None:
     # A dash inside an ordinary sentence is left alone.
     r = check_answer("Farmers — hit by drought — harvested 30 percent less wheat [2].", EVIDENCE)
     assert r.text.startswith("Farmers — hit by drought")
-    assert check_answer("Passage 2: Farmers harvested 30 percent less wheat.",
-                        EVIDENCE).text.startswith("Farmers")
+    assert check_answer(
+        "Passage 2: Farmers harvested 30 percent less wheat.", EVIDENCE
+    ).text.startswith("Farmers")
 
 
 def test_a_sentence_that_only_restates_the_question_is_left_out() -> None:

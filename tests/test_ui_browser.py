@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from newsdata import write_corpus
+from support import require
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -135,8 +136,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (apt-get install -y chromium)")
+    require(CHROMIUM.exists(), "Debian chromium is not installed (apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
