@@ -17,6 +17,15 @@ from pathlib import Path
 EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 
+def say(text: str) -> None:
+    """The command's output (what scripts parse), as opposed to logging."""
+    sys.stdout.write(text + "\n")
+
+
+def complain(text: str) -> None:
+    sys.stderr.write(f"newsrag: {text}\n")
+
+
 def _date(value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
@@ -86,19 +95,19 @@ def main(argv: list[str] | None = None) -> int:
         handler = {"ingest": _ingest, "ask": _ask, "serve": _serve, "eval": _eval}[args.command]
         return handler(args, settings)
     except StoreUnavailableError as exc:
-        print(f"newsrag: {exc}", file=sys.stderr)
+        complain(f"{exc}")
         return EXIT_UNAVAILABLE
     except ValidationError as exc:
         problems = "; ".join(
             f"NEWSRAG_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
         )
-        print(f"newsrag: bad setting: {problems}", file=sys.stderr)
+        complain(f"bad setting: {problems}")
         return EXIT_USAGE
     except (StoreError, EmbeddingError, ValueError) as exc:
-        print(f"newsrag: {exc}", file=sys.stderr)
+        complain(f"{exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("newsrag: interrupted", file=sys.stderr)
+        complain("interrupted")
         return 130
 
 
@@ -109,14 +118,14 @@ def _ingest(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
 
     summary = ingest_corpus(settings, args.path, dry_run=args.dry_run, rebuild=args.rebuild)
     if args.json:
-        print(summary.model_dump_json())
+        say(summary.model_dump_json())
     else:
         prefix = "would be: " if summary.dry_run else ""
-        print(prefix + summary.line())
+        say(prefix + summary.line())
         for f in summary.failures:
-            print(f"  failed {f.path}: {f.reason}")
+            say(f"  failed {f.path}: {f.reason}")
         for s in summary.skipped:
-            print(f"  skipped {s}: not a file type newsrag reads")
+            say(f"  skipped {s}: not a file type newsrag reads")
     return EXIT_FAILED_FILES if summary.failed else EXIT_OK
 
 
@@ -127,15 +136,15 @@ def _ask(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
     filters = Filters(sources=args.source, since=args.since, until=args.until)
     answer = query(args.question, filters=filters, top_k=args.top_k, settings=settings)
     if args.json:
-        print(answer.model_dump_json(indent=2))
+        say(answer.model_dump_json(indent=2))
         return EXIT_OK
-    print(answer.text)
+    say(answer.text)
     if answer.citations:
-        print("\nClosest passages:" if answer.abstained else "\nSources:")
+        say("\nClosest passages:" if answer.abstained else "\nSources:")
     for c in answer.citations:
         meta = ", ".join(x for x in (c.source, c.published, c.url) if x)
-        print(f"[{c.number}] {c.title}" + (f" ({meta})" if meta else ""))
-        print(f'    "{" ".join(c.quote.split())}"')
+        say(f"[{c.number}] {c.title}" + (f" ({meta})" if meta else ""))
+        say(f'    "{" ".join(c.quote.split())}"')
     return EXIT_OK
 
 

@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,9 +225,9 @@ def run_eval_cli(args: argparse.Namespace, settings: Settings) -> int:
     else:
         metrics = evaluate(pipeline, questions, unanswerable=unanswerable, progress=not args.json)
     if args.json:
-        print(json.dumps(metrics))
+        sys.stdout.write(json.dumps(metrics) + "\n")
     else:
-        print(format_metrics(metrics))
+        sys.stdout.write(format_metrics(metrics) + "\n")
     return 0
 
 
@@ -244,31 +245,13 @@ def format_metrics(m: dict[str, Any]) -> str:
                 f"{name:20} {r['mrr_at_10']:7.3f} {r['recall_at_1']:6.3f} "
                 f"{r['recall_at_5']:6.3f} {r['recall_at_10']:6.3f}"
             )
-    for key in (
+    shown = (
         "containment",
         "citation_validity",
         "abstention_rate",
         "unanswerable_abstention",
         "p50_ms",
         "p95_ms",
-    ):
-        if m.get(key) is not None:
-            lines.append(f"{key}: {m[key]}")
-    for key, value in m.items():
-        if key not in {
-            "questions",
-            "baselines",
-            "mrr_at_10",
-            "recall_at_1",
-            "recall_at_5",
-            "recall_at_10",
-            "containment",
-            "citation_validity",
-            "abstention_rate",
-            "unanswerable_abstention",
-            "p50_ms",
-            "p95_ms",
-            "unanswerable_questions",
-        }:
-            lines.append(f"{key}: {value}")
+    )
+    lines += [f"{key}: {m[key]}" for key in shown if m.get(key) is not None]
     return "\n".join(lines)
