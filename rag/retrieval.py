@@ -89,11 +89,10 @@ class HybridRetriever:
         t = time.perf_counter()
         hits: dict[str, ChunkHit] = {h.chunk_id: h for h in dense_hits}
         missing = [cid for cid in bm_ids if cid not in hits]
-        for h in self.store.get_chunks(missing):
+        for h in self.store.get_chunks(missing, with_vectors=True):
             hits[h.chunk_id] = h
         committed = self.store.committed_sha([h.doc_id for h in hits.values()])
         visible = [h for h in hits.values() if committed.get(h.doc_id) == h.metadata.get("sha")]
-        vectors = self.store.chunk_vectors([h.chunk_id for h in visible])
         counts = {h.chunk_id: h.metadata["sentences"] for h in visible if "sentences" in h.metadata}
         sentences = self.store.sentence_records([h.chunk_id for h in visible], counts=counts)
         timings["fetch_ms"] = _ms(t)
@@ -101,7 +100,7 @@ class HybridRetriever:
         t = time.perf_counter()
         cands: list[scoring.Candidate] = []
         for h in visible:
-            vec = vectors.get(h.chunk_id)
+            vec = h.vector
             if vec is None:
                 continue
             recs = sentences.get(h.chunk_id, [])

@@ -86,6 +86,7 @@ class ChunkHit:
     text: str
     metadata: dict[str, Any]
     score: float = 0.0
+    vector: np.ndarray | None = None  # the chunk's embedding, when it was asked for
 
 
 def published_number(date: dt.date | None) -> int:
@@ -567,15 +568,16 @@ class Store:
             query_embeddings=[vector.tolist()],
             n_results=n,
             where=_where(filters),
-            include=["distances", "metadatas", "documents"],
+            include=["distances", "metadatas", "documents", "embeddings"],
         )
         return [
-            ChunkHit(cid, m["doc_id"], doc, m, 1.0 - float(dist))
-            for cid, m, doc, dist in zip(
+            ChunkHit(cid, m["doc_id"], doc, m, 1.0 - float(dist), np.asarray(vec, np.float32))
+            for cid, m, doc, dist, vec in zip(
                 got["ids"][0],
                 got["metadatas"][0],
                 got["documents"][0],
                 got["distances"][0],
+                got["embeddings"][0],
                 strict=True,
             )
         ]
@@ -591,7 +593,7 @@ class Store:
         }
         if with_vectors:
             for cid, vec in zip(got["ids"], got["embeddings"], strict=True):
-                by_id[cid].metadata = {**by_id[cid].metadata, "_vector": np.asarray(vec)}
+                by_id[cid].vector = np.asarray(vec, dtype=np.float32)
         return [by_id[c] for c in chunk_ids if c in by_id]
 
     def chunk_vectors(self, chunk_ids: list[str]) -> dict[str, np.ndarray]:
