@@ -79,12 +79,16 @@ class ExtractiveAnswerer:
         if self.should_abstain(retrieval):
             return abstention(question, retrieval)
         ranked = [(p.candidate, p.score) for p in passages]
-        picks = scoring.select_sentences(
-            ranked,
-            retrieval.terms,
-            max_sentences=self.settings.answer_sentences,
-            idf=retrieval.idf,
-            question=question,
+        picks = distinct_picks(
+            passages,
+            scoring.select_sentences(
+                ranked,
+                retrieval.terms,
+                max_sentences=3 * self.settings.answer_sentences,
+                idf=retrieval.idf,
+                question=question,
+            ),
+            self.settings.answer_sentences,
         )
         if not picks:
             return abstention(question, retrieval)
@@ -104,6 +108,26 @@ class ExtractiveAnswerer:
             citations=citations,
             retrieval_query=retrieval.query,
         )
+
+
+def distinct_picks(
+    passages: list[Passage], picks: list[tuple[int, int, float]], limit: int
+) -> list[tuple[int, int, float]]:
+    """The best `limit` picks that quote different text, in reading order.
+
+    Overlapping chunks share sentences, so the same sentence can be picked from two chunks;
+    quoting it twice would say nothing new.
+    """
+    seen: set[str] = set()
+    kept: list[tuple[int, int, float]] = []
+    for pick in sorted(picks, key=lambda t: -t[2]):
+        text = " ".join(passages[pick[0]].sentence_text(pick[1]).split())
+        if text not in seen:
+            seen.add(text)
+            kept.append(pick)
+        if len(kept) == limit:
+            break
+    return sorted(kept, key=lambda t: (t[0], t[1]))
 
 
 def abstention(question: str, retrieval: Retrieval, limit: int = 3) -> Answer:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import threading
@@ -43,6 +44,21 @@ def bm25_text(title: str, text: str) -> str:
     return f"{title}\n{text}" if title else text
 
 
+# The abstention model was calibrated on SQuAD's 2.5k chunks, where a term seen in one chunk has
+# an idf of about 7.4 and an unseen term counts as 8. Scaling so that "seen once" is always 8
+# keeps its question-term coverage meaningful on a three-article corpus as on millions of chunks
+# (unscaled, an unseen word would outweigh every known word of a tiny corpus twentyfold).
+RARE_TERM_IDF = 8.0
+
+
+def scaled_idf(doc_freq: dict[str, int], n_chunks: int) -> dict[str, float]:
+    """Lucene's BM25 idf (what bm25s uses), rescaled so a term in one chunk weighs RARE_TERM_IDF."""
+    n = max(n_chunks, 1)
+    rare = math.log(1.0 + (n - 1 + 0.5) / 1.5)
+    scale = RARE_TERM_IDF / rare if rare > 0 else 1.0
+    return {t: v * scale for t, v in bm25_idf(doc_freq, n).items()}
+
+
 class Bm25Index:
     """An immutable BM25 index over chunk ids."""
 
@@ -62,8 +78,7 @@ class Bm25Index:
         self._source = np.asarray(meta.get("source", [""] * len(ids)), dtype=object)
         self._published = np.asarray(meta.get("published_num", [-1] * len(ids)), dtype=np.int64)
         self.doc_freq = doc_freq or {}
-        # The idf bm25s uses (Lucene's): the abstention model was calibrated on it.
-        self.idf = bm25_idf(self.doc_freq, max(len(ids), 1))
+        self.idf = scaled_idf(self.doc_freq, len(ids))
 
     @classmethod
     def build(cls, items: Iterable[tuple[str, str, dict]]) -> Bm25Index:

@@ -56,7 +56,9 @@ BM25_STOPWORDS: frozenset[str] = frozenset(
 # are dropped from the question's terms for overlap (not from BM25).
 QUESTION_WORDS: frozenset[str] = frozenset(
     "what which who whom whose when where why how did do does doe done many much name named "
-    "kind type year years was were is are has have had can could would should".split()
+    "kind type year years was were is are has have had can could would should "
+    # framing words of news questions ("what did X say about Y"): never the evidence itself
+    "about say says tell".split()
 )
 
 

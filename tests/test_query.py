@@ -203,3 +203,40 @@ class TestAskCommand:
     def test_bad_date_is_a_usage_error(self, news_settings: Settings) -> None:
         out = self.run(news_settings, "x", "--since", "yesterday")
         assert out.returncode == 2 and "YYYY-MM-DD" in out.stderr
+
+
+@pytest.mark.slow
+class TestDefaultCorpus:
+    """What a new user meets after `make run`: the one shipped article."""
+
+    @pytest.fixture(scope="class")
+    def pipe(self, tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+        root = tmp_path_factory.mktemp("default")
+        corpus = Path(__file__).resolve().parents[1] / "corpus"
+        settings = Settings(corpus_dir=corpus, store_dir=root / "store", collection="default")
+        assert Ingestor(settings).run().added >= 1
+        return Pipeline(settings)
+
+    @pytest.mark.parametrize(
+        ("question", "fact"),
+        [
+            ("What are critics worried about?", "Critics argue"),
+            ("Which public services will pilot OpenAI's tools?", "justice, education, defence"),
+            ("What did Sam Altman say?", "Britain has a strong legacy"),
+        ],
+    )
+    def test_questions_about_the_article_are_answered(
+        self, pipe: Pipeline, question: str, fact: str
+    ) -> None:
+        answer = pipe.answer(question)
+        assert not answer.abstained, answer.text
+        assert fact in answer.text
+        assert answer.citations[0].doc_id == "uk-openai-partnership.md"
+
+    def test_unrelated_question_abstains(self, pipe: Pipeline) -> None:
+        assert pipe.answer("Who is the prime minister of France?").abstained
+
+    def test_no_sentence_is_quoted_twice(self, pipe: Pipeline) -> None:
+        for q in ["What did Sam Altman say?", "What will OpenAI invest in?"]:
+            quotes = [" ".join(c.quote.split()) for c in pipe.answer(q).citations]
+            assert len(quotes) == len(set(quotes))
