@@ -22,7 +22,7 @@ from rag.bm25 import Bm25Manager, bm25_for
 from rag.embedding import Embedder, get_embedder, resolve_model
 from rag.models import Article
 from rag.settings import Settings
-from rag.store import Store, StoreConfig, StoreError, open_store
+from rag.store import ArticleWrite, Store, StoreConfig, StoreError, open_store
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,9 @@ class Ingestor:
         chunker = Chunker(
             self.embedder.count_tokens, self.settings.chunk_size, self.settings.chunk_overlap
         )
-        batch_target = max(self.settings.embed_batch_size * 4, 64)
+        # Large flushes let the model sort texts by length across many articles (less padding)
+        # and amortize the store writes; progress is reported per flush.
+        batch_target = max(self.settings.embed_batch_size * 16, 64)
         written = 0
         done_articles = 0
         bar = tqdm(total=len(todo), desc="embedding articles", unit="article", disable=None)
@@ -211,17 +213,19 @@ class Ingestor:
         return written
 
     def _flush(self, batch: list[ChunkedArticle]) -> int:
-        """Embed the chunks and unique sentences of several articles in one model call."""
+        """Embed the chunks and unique sentences of several articles in one model call, and
+        write them in one batch."""
         texts, chunk_rows, sentence_rows = embedding_texts(batch)
         vectors = self.embedder.encode(texts)
-        written = 0
-        for ca, c_rows, s_rows in zip(batch, chunk_rows, sentence_rows, strict=True):
-            self.store.write_article(
-                ca.article, ca.chunks, vectors[c_rows], ca.sentences, vectors[s_rows]
-            )
+        self.store.write_articles(
+            [
+                ArticleWrite(ca.article, ca.chunks, vectors[c], ca.sentences, vectors[s])
+                for ca, c, s in zip(batch, chunk_rows, sentence_rows, strict=True)
+            ]
+        )
+        for ca in batch:
             log.debug("wrote %s (%d chunks)", ca.article.doc_id, len(ca.chunks))
-            written += len(ca.chunks)
-        return written
+        return sum(len(ca.chunks) for ca in batch)
 
 
 def embedding_texts(

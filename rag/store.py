@@ -80,6 +80,17 @@ class SentenceRecord:
 
 
 @dataclass
+class ArticleWrite:
+    """One article's new version, embedded and ready to be written."""
+
+    article: Article
+    chunks: list[Chunk]
+    chunk_vectors: np.ndarray
+    sentences: list[SentenceRecord]
+    sentence_vectors: np.ndarray
+
+
+@dataclass
 class ChunkHit:
     chunk_id: str
     doc_id: str
@@ -441,24 +452,49 @@ class Store:
         sentences: list[SentenceRecord],
         sentence_vectors: np.ndarray,
     ) -> None:
-        """Replace an article's chunks atomically as far as readers can tell."""
-        sha = article.sha256
-        rid = DOC_PREFIX + article.doc_id
-        with self._write_lock:
-            old = self.manifest.get(ids=[rid], include=["metadatas"])
-            old_meta = old["metadatas"][0] if old["ids"] else {}
-            pending_meta = dict(old_meta) if old_meta else {"sha256": ""}
-            pending_meta["pending"] = sha
-            self.manifest.upsert(ids=[rid], embeddings=[[1.0]], metadatas=[pending_meta])
+        """Replace one article's chunks atomically as far as readers can tell."""
+        self.write_articles(
+            [ArticleWrite(article, chunks, chunk_vectors, sentences, sentence_vectors)]
+        )
 
-            base = _chunk_base_metadata(article, sha)
-            per_chunk = Counter(s.chunk_id for s in sentences)
-            if chunks:
-                self.chunks.upsert(
-                    ids=[c.chunk_id for c in chunks],
-                    embeddings=chunk_vectors,
-                    documents=[c.text for c in chunks],
-                    metadatas=[
+    def write_articles(self, writes: list[ArticleWrite]) -> None:
+        """Replace several articles' chunks, each atomically as far as readers can tell.
+
+        The protocol of one article (pending → add → flip → delete old → clear) is run for
+        the whole batch at once, one Chroma call per step instead of one per step and article:
+        per-article calls, each a database commit, cost more than the embedding itself.
+        """
+        if not writes:
+            return
+        rids = [DOC_PREFIX + w.article.doc_id for w in writes]
+        shas = [w.article.sha256 for w in writes]
+        with self._write_lock:
+            old = self.manifest.get(ids=rids, include=["metadatas"])
+            old_meta = dict(zip(old["ids"], old["metadatas"], strict=True))
+            self.manifest.upsert(
+                ids=rids,
+                embeddings=[[1.0]] * len(rids),
+                metadatas=[
+                    {**(old_meta.get(rid) or {"sha256": ""}), "pending": sha}
+                    for rid, sha in zip(rids, shas, strict=True)
+                ],
+            )
+
+            chunk_ids: list[str] = []
+            chunk_vecs: list[np.ndarray] = []
+            chunk_docs: list[str] = []
+            chunk_metas: list[dict[str, Any]] = []
+            sent_ids: list[str] = []
+            sent_vecs: list[np.ndarray] = []
+            sent_metas: list[dict[str, Any]] = []
+            for w, sha in zip(writes, shas, strict=True):
+                base = _chunk_base_metadata(w.article, sha)
+                per_chunk = Counter(s.chunk_id for s in w.sentences)
+                for c, vec in zip(w.chunks, w.chunk_vectors, strict=True):
+                    chunk_ids.append(c.chunk_id)
+                    chunk_vecs.append(vec)
+                    chunk_docs.append(c.text)
+                    chunk_metas.append(
                         {
                             **base,
                             "ordinal": c.ordinal,
@@ -466,38 +502,54 @@ class Store:
                             "end": c.end,
                             "sentences": per_chunk.get(c.chunk_id, 0),
                         }
-                        for c in chunks
-                    ],
-                )
-            for lo in range(0, len(sentences), PAGE):
-                part = sentences[lo : lo + PAGE]
-                self.sentences.upsert(
-                    ids=[f"{s.chunk_id}/s{s.index}" for s in part],
-                    embeddings=sentence_vectors[lo : lo + PAGE],
-                    metadatas=[
+                    )
+                for sr, vec in zip(w.sentences, w.sentence_vectors, strict=True):
+                    sent_ids.append(f"{sr.chunk_id}/s{sr.index}")
+                    sent_vecs.append(vec)
+                    sent_metas.append(
                         {
-                            "chunk_id": s.chunk_id,
-                            "doc_id": article.doc_id,
+                            "chunk_id": sr.chunk_id,
+                            "doc_id": w.article.doc_id,
                             "sha": sha,
-                            "index": s.index,
-                            "start": s.start,
-                            "end": s.end,
-                            "tokens": s.tokens or "",
+                            "index": sr.index,
+                            "start": sr.start,
+                            "end": sr.end,
+                            "tokens": sr.tokens or "",
                         }
-                        for s in part
-                    ],
+                    )
+            for lo in range(0, len(chunk_ids), PAGE):
+                self.chunks.upsert(
+                    ids=chunk_ids[lo : lo + PAGE],
+                    embeddings=np.stack(chunk_vecs[lo : lo + PAGE]),
+                    documents=chunk_docs[lo : lo + PAGE],
+                    metadatas=chunk_metas[lo : lo + PAGE],
+                )
+            for lo in range(0, len(sent_ids), PAGE):
+                self.sentences.upsert(
+                    ids=sent_ids[lo : lo + PAGE],
+                    embeddings=np.stack(sent_vecs[lo : lo + PAGE]),
+                    metadatas=sent_metas[lo : lo + PAGE],
                 )
 
-            committed = _manifest_metadata(article, sha, len(chunks))
+            committed = [
+                _manifest_metadata(w.article, sha, len(w.chunks))
+                for w, sha in zip(writes, shas, strict=True)
+            ]
             # The flip keeps `pending` until the old version is deleted, so a run killed in
             # between leaves the old chunks to `repair`, never as unlisted orphans; clearing it
             # and bumping the generation is one write, so a kill cannot skip the bump either.
             self.manifest.upsert(
-                ids=[rid], embeddings=[[1.0]], metadatas=[{**committed, "pending": sha}]
+                ids=rids,
+                embeddings=[[1.0]] * len(rids),
+                metadatas=[{**m, "pending": sha} for m, sha in zip(committed, shas, strict=True)],
             )
-            self._delete_records(article.doc_id, keep_sha=sha)
+            for rid, w, sha in zip(rids, writes, shas, strict=True):
+                if (old_meta.get(rid) or {}).get("sha256") or (old_meta.get(rid) or {}).get(
+                    "pending"
+                ):  # an older version (or an interrupted write) may have left records
+                    self._delete_records(w.article.doc_id, keep_sha=sha)
+            ids, metas = list(rids), list(committed)
             cfg = self.config()
-            ids, metas = [rid], [committed]
             if cfg is not None:
                 ids.append(STORE_KEY)
                 metas.append({**cfg.as_metadata(), "generation": uuid.uuid4().hex})

@@ -410,7 +410,7 @@ class TestFaults:
             out = real_call(coll, method, args, kwargs)
             if coll is store.sentences and method == "upsert":
                 writes["n"] += 1
-                if writes["n"] == 2:  # 2nd article: chunks stored, manifest not committed
+                if writes["n"] == 1:  # the batch's chunks stored, its manifest not committed
                     own_server.kill()
             return out
 
