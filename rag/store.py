@@ -648,15 +648,6 @@ class Store:
                 by_id[cid].vector = np.asarray(vec, dtype=np.float32)
         return [by_id[c] for c in chunk_ids if c in by_id]
 
-    def chunk_vectors(self, chunk_ids: list[str]) -> dict[str, np.ndarray]:
-        if not chunk_ids:
-            return {}
-        got = self.chunks.get(ids=chunk_ids, include=["embeddings"])
-        return {
-            cid: np.asarray(v, dtype=np.float32)
-            for cid, v in zip(got["ids"], got["embeddings"], strict=True)
-        }
-
     def sentence_records(
         self, chunk_ids: list[str], counts: dict[str, int] | None = None
     ) -> dict[str, list[tuple[SentenceRecord, np.ndarray]]]:
