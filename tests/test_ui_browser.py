@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from newsdata import write_corpus
-from support import require
+from support import require, stop_process, wait_for_http
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
@@ -111,27 +111,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         )
     srv = Server(f"http://127.0.0.1:{port}/", corpus, log)
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the app exited with {proc.returncode}:\n{srv.log_tail()}")
-            try:
-                with urllib.request.urlopen(srv.url, timeout=5) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the app did not start in {STARTUP_SECONDS}s:\n{srv.log_tail()}")
-            time.sleep(0.5)
+        wait_for_http(srv.url, proc, STARTUP_SECONDS, srv.log_tail)
         yield srv
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc, 30)
 
 
 @pytest.fixture(scope="module")
