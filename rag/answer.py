@@ -65,7 +65,9 @@ class ExtractiveAnswerer:
         if not retrieval.passages:
             return True
         ranked = [(p.candidate, p.score) for p in retrieval.passages]
-        return scoring.should_abstain(ranked, retrieval.terms, idf=retrieval.idf)
+        return scoring.should_abstain(
+            ranked, retrieval.terms, idf=retrieval.idf, question=retrieval.query
+        )
 
     def answer(self, question: str, retrieval: Retrieval) -> Answer:
         passages = retrieval.passages

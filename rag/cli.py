@@ -132,7 +132,10 @@ def _ingest(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
 def _ask(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
     from rag import query
     from rag.models import Filters
+    from rag.store import StoreError, embedded_store_missing
 
+    if embedded_store_missing(settings):
+        raise StoreError(f"no store at {settings.store_dir} yet: run `newsrag ingest` first")
     filters = Filters(sources=args.source, since=args.since, until=args.until)
     answer = query(args.question, filters=filters, top_k=args.top_k, settings=settings)
     if args.json:

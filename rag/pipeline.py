@@ -13,6 +13,7 @@ from rag.bm25 import Bm25Manager, bm25_for
 from rag.condense import condense
 from rag.embedding import Embedder, get_embedder
 from rag.models import Answer, Filters
+from rag.rerank import Reranker, get_reranker
 from rag.retrieval import HybridRetriever, Retrieval
 from rag.settings import Settings
 from rag.store import Store, open_store
@@ -37,13 +38,20 @@ class Pipeline:
         embedder: Embedder | None = None,
         bm25: Bm25Manager | None = None,
         answerer: Answerer | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.settings = settings
         self.store = store or open_store(settings)
         self.embedder = embedder or get_embedder(settings)
         self.store.check_readable(self.embedder.name, self.embedder.dim)
         self.bm25 = bm25 or bm25_for(settings, self.store)
-        self.retriever = HybridRetriever(settings, self.store, self.embedder, self.bm25)
+        self.retriever = HybridRetriever(
+            settings,
+            self.store,
+            self.embedder,
+            self.bm25,
+            reranker or get_reranker(settings.cross_encoder_path),
+        )
         self.answerer: Answerer = answerer or default_answerer(settings)
 
     def retrieve(

@@ -18,6 +18,7 @@ from rag import scoring
 from rag.bm25 import Bm25Manager
 from rag.embedding import Embedder
 from rag.models import Filters
+from rag.rerank import Reranker, rerank_order
 from rag.settings import Settings
 from rag.store import ChunkHit, SentenceRecord, Store
 
@@ -34,6 +35,7 @@ class Passage:
     sentences: list[SentenceRecord]
     vector: np.ndarray
     sentence_vectors: np.ndarray | None = None  # one row per sentence (LLM citation checks)
+    rerank_score: float | None = None  # the cross-encoder's score, when one is configured
 
     @property
     def chunk_start(self) -> int:
@@ -58,12 +60,18 @@ class Retrieval:
 
 class HybridRetriever:
     def __init__(
-        self, settings: Settings, store: Store, embedder: Embedder, bm25: Bm25Manager
+        self,
+        settings: Settings,
+        store: Store,
+        embedder: Embedder,
+        bm25: Bm25Manager,
+        reranker: Reranker | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.embedder = embedder
         self.bm25 = bm25
+        self.reranker = reranker
 
     def retrieve(
         self, query: str, *, filters: Filters | None = None, top_k: int | None = None
@@ -132,8 +140,13 @@ class HybridRetriever:
             Passage(c.payload[0], float(s), c, c.payload[1], c.payload[2], c.payload[3])
             for c, s in ranked
         ]
-        passages = collapse_near_duplicates(passages, self.settings.dedupe_threshold)[:k]
+        passages = collapse_near_duplicates(passages, self.settings.dedupe_threshold)
         timings["score_ms"] = _ms(t)
+        if self.reranker is not None and passages:
+            t = time.perf_counter()
+            passages = rerank(self.reranker, query, passages, self.settings.rerank_depth)
+            timings["rerank_ms"] = _ms(t)
+        passages = passages[:k]
         return Retrieval(
             query,
             passages,
@@ -143,6 +156,16 @@ class HybridRetriever:
             dense_ids=[h.chunk_id for h in dense_hits],
             bm25_ids=list(bm_ids),
         )
+
+
+def rerank(reranker: Reranker, query: str, passages: list[Passage], depth: int) -> list[Passage]:
+    """The top `depth` passages in the cross-encoder's order, the rest as they were."""
+    head, tail = passages[:depth], passages[depth:]
+    texts = [f"{p.hit.metadata.get('title', '')}\n{p.hit.text}".strip() for p in head]
+    scores = reranker.scores(query, texts)
+    for p, score in zip(head, scores, strict=True):
+        p.rerank_score = float(score)
+    return [head[i] for i in rerank_order(scores)] + tail
 
 
 def collapse_near_duplicates(passages: list[Passage], threshold: float) -> list[Passage]:

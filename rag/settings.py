@@ -43,7 +43,10 @@ class Settings(BaseSettings):
     fusion: Literal["zscore", "rrf"] = "zscore"
     dedupe_threshold: float = 0.95
     answer_sentences: int = Field(default=2, ge=1, le=3)
-    cross_encoder_path: str | None = None  # optional local cross-encoder; off by default
+    # Optional local cross-encoder (a sentence-transformers CrossEncoder directory) that
+    # re-orders the top `rerank_depth` passages; off by default, none ships with newsrag.
+    cross_encoder_path: str | None = None
+    rerank_depth: int = Field(default=20, ge=1, le=100)
 
     # Chroma server mode: unset means an embedded PersistentClient under store_dir.
     chroma_url: str | None = None

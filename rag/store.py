@@ -105,6 +105,14 @@ def published_number(date: dt.date | None) -> int:
     return int(date.strftime("%Y%m%d")) if date else -1
 
 
+def embedded_store_missing(settings: Settings) -> bool:
+    """True when an embedded store was never created here. Read-only commands check this
+    first: opening Chroma on a wrong path would leave an empty store behind."""
+    return (
+        not settings.chroma_url and not (settings.store_dir / "chroma" / "chroma.sqlite3").exists()
+    )
+
+
 def make_client(settings: Settings) -> Any:
     import chromadb
     from chromadb.config import Settings as ChromaSettings

@@ -199,23 +199,26 @@ class TestAskCommand:
         assert out.returncode == 2
         assert "newsrag ingest" in out.stderr
         assert "Traceback" not in out.stderr
+        assert not (tmp_path / "none").exists()  # asking leaves no empty store behind
 
     def test_bad_date_is_a_usage_error(self, news_settings: Settings) -> None:
         out = self.run(news_settings, "x", "--since", "yesterday")
         assert out.returncode == 2 and "YYYY-MM-DD" in out.stderr
 
 
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    """A pipeline over the shipped corpus/, ingested into a fresh store."""
+    root = tmp_path_factory.mktemp("default")
+    corpus = Path(__file__).resolve().parents[1] / "corpus"
+    settings = Settings(corpus_dir=corpus, store_dir=root / "store", collection="default")
+    assert Ingestor(settings).run().added >= 1
+    return Pipeline(settings)
+
+
 @pytest.mark.slow
 class TestDefaultCorpus:
     """What a new user meets after `make run`: the one shipped article."""
-
-    @pytest.fixture(scope="class")
-    def pipe(self, tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-        root = tmp_path_factory.mktemp("default")
-        corpus = Path(__file__).resolve().parents[1] / "corpus"
-        settings = Settings(corpus_dir=corpus, store_dir=root / "store", collection="default")
-        assert Ingestor(settings).run().added >= 1
-        return Pipeline(settings)
 
     @pytest.mark.parametrize(
         ("question", "fact"),
