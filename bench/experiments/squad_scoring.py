@@ -36,16 +36,17 @@ What was measured on the way (all questions, MRR@10 / R@1 / R@5):
   rarest term a passage lacks, numbers matched, same-title evidence mass, the untitled chunk
   cosine, title+sentence cosine, two-sentence window cosine, mean of the top-3 sentence cosines.
   A listwise (softmax) fit of 6-9 signals on the dev titles reached .9741-.9749; fitted on the
-  other 38 titles (i.e. on the test) .9747. MiniLM + BM25 signals top out just under .975.
+  other 38 titles (i.e. on the test) .9747; plus a learned diagonal bilinear question x best-
+  sentence term (384 weights, listwise on dev) .9735. MiniLM + BM25 signals top out under .975.
 - abstention (--tune-abstain, 2026-11-30): the first model (sent1, coverage, rarest missing
   term) abstained on .48 of tests/unanswerable.jsonl (near-topic .20) and .35 of the held-out
   set; six features (+ number/name missing, score margin, term missing from the top three)
   .58 (near-topic .37) and .525 (near-topic .47); the current seven (+ typed evidence) .64
   (near-topic .47) and .575 (near-topic .53), gold-removed questions of the other 24 titles
-  .371 -> .410, all at ~2.5% SQuAD abstention. Adding the question-times-sentence vector product (384 weights)
-  reached .70 on the first set but .53 on the held-out one with 3.3% SQuAD abstention: it
-  overfits SQuAD's style and was not kept. The threshold trades directly: letting 3.3% of
-  SQuAD abstain gives .70 on tests/unanswerable.jsonl, 5.0% gives .76.
+  .371 -> .410, all at ~2.5% SQuAD abstention. Adding the question-times-sentence vector
+  product (384 weights) reached .70 on the first set but .53 on the held-out one with 3.3%
+  SQuAD abstention: it overfits SQuAD's style and was not kept. The threshold trades directly:
+  letting 3.3% of SQuAD abstain gives ~.70 on tests/unanswerable.jsonl, 5.0% ~.76.
 """
 
 from __future__ import annotations
