@@ -64,3 +64,17 @@ def settings(tmp_path: Path) -> Settings:
     corpus.mkdir()
     return Settings(corpus_dir=corpus, store_dir=tmp_path / "store", collection=f"t{os.getpid()}")
 
+
+
+@pytest.fixture(scope="module")
+def news_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The small news corpus of `newsdata`, ingested with the real model (once per module)."""
+    from newsdata import write_corpus
+
+    from ingest import Ingestor
+
+    root = tmp_path_factory.mktemp("news")
+    settings = Settings(corpus_dir=root / "corpus", store_dir=root / "store", collection="news")
+    write_corpus(settings.corpus_dir)
+    Ingestor(settings).run()
+    return settings

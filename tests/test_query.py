@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from newsdata import write_corpus
 
 from ingest import Ingestor
 from rag import query
@@ -18,15 +17,6 @@ from rag.condense import condense, is_follow_up
 from rag.models import Answer, Filters
 from rag.pipeline import ChatSession, Pipeline
 from rag.settings import Settings
-
-
-@pytest.fixture(scope="module")
-def news_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    root = tmp_path_factory.mktemp("news")
-    settings = Settings(corpus_dir=root / "corpus", store_dir=root / "store", collection="news")
-    write_corpus(settings.corpus_dir)
-    Ingestor(settings).run()
-    return settings
 
 
 @pytest.fixture(scope="module")

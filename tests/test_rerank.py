@@ -11,21 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from newsdata import write_corpus
 
-from ingest import Ingestor
 from rag.pipeline import Pipeline
 from rag.rerank import CrossEncoderReranker, RerankError, get_reranker, rerank_order
 from rag.settings import Settings
-
-
-@pytest.fixture(scope="module")
-def news_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    root = tmp_path_factory.mktemp("rerank-news")
-    settings = Settings(corpus_dir=root / "corpus", store_dir=root / "store", collection="news")
-    write_corpus(settings.corpus_dir)
-    Ingestor(settings).run()
-    return settings
 
 
 @pytest.fixture(scope="module")
