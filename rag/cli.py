@@ -67,7 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     ev = sub.add_parser("eval", help="measure retrieval and answers")
-    ev.add_argument("dataset", help="'squad' or a JSONL file of {question, answers}")
+    ev.add_argument(
+        "dataset", help="'squad', 'realtimeqa' or a JSONL file of {question, answers}"
+    )
+    ev.add_argument("--repo", type=Path, help="RealTimeQA clone (for 'realtimeqa')")
+    ev.add_argument("--from", dest="date_from", type=_date, help="first week (YYYY-MM-DD)")
+    ev.add_argument("--to", dest="date_to", type=_date, help="last week (YYYY-MM-DD)")
     ev.add_argument("--data", type=Path, help="SQuAD folder (default ../shared/data/squad-dev)")
     ev.add_argument("--limit", type=int, help="ask only the first N questions")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -163,9 +168,36 @@ def _serve(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
 
 
 def _eval(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
+    if args.dataset == "realtimeqa":
+        return _eval_realtimeqa(args, settings)
     from rag.evaluate import run_eval_cli
 
     return run_eval_cli(args, settings)
+
+
+def _eval_realtimeqa(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
+    import json
+
+    from evaluation.realtimeqa import format_realtimeqa, run_realtimeqa
+
+    if args.repo is None:
+        complain("eval realtimeqa needs --repo PATH (a clone of realtimeqa_public)")
+        return EXIT_USAGE
+    if not (args.repo / "past").is_dir():
+        complain(f"{args.repo}: not a RealTimeQA clone (no past/ folder)")
+        return EXIT_USAGE
+    logging.getLogger("ingest").setLevel(logging.WARNING if args.json else logging.INFO)
+    metrics = run_realtimeqa(
+        args.repo,
+        args.date_from,
+        args.date_to,
+        args.limit,
+        args.store_dir,
+        settings,
+        progress=not args.json,
+    )
+    say(json.dumps(metrics) if args.json else format_realtimeqa(metrics))
+    return EXIT_OK
 
 
 if __name__ == "__main__":
