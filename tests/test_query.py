@@ -165,7 +165,7 @@ class TestAskCommand:
             "NEWSRAG_COLLECTION": settings.collection,
         }
         return subprocess.run(
-            [sys.executable, "-m", "rag.cli", "ask", *args],
+            [sys.executable, "-m", "ui.cli", "ask", *args],
             env=env, capture_output=True, text=True, timeout=300,
         )
 
