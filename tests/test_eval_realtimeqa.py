@@ -74,7 +74,7 @@ def test_bad_repo_is_a_one_line_error_with_exit_code_2(tmp_path: Path) -> None:
     with pytest.raises(RealTimeQAError):
         load_realtimeqa(tmp_path / "nowhere")
     proc = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "eval", "realtimeqa", "--repo", str(tmp_path / "nope")],
+        [sys.executable, "-m", "ui.cli", "eval", "realtimeqa", "--repo", str(tmp_path / "nope")],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -92,7 +92,7 @@ def test_eval_end_to_end_with_the_real_model(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "rag.cli",
+            "ui.cli",
             "eval",
             "realtimeqa",
             "--repo",
