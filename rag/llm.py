@@ -483,9 +483,9 @@ class LLMAnswerer:
     def embedder(self) -> Embedder | None:
         if self._embedder is None:
             try:
-                from rag.embedding import get_embedder
+                from rag.pipeline import shared_embedder
 
-                self._embedder = get_embedder(self.settings)  # the pipeline's, cached
+                self._embedder = shared_embedder(self.settings)  # the pipeline's, cached
             except Exception:  # noqa: BLE001 - overlap alone still checks citations
                 log.warning("no embedder for citation checks; using word overlap only")
                 return None

@@ -108,10 +108,10 @@ def _cached(name: str, fn) -> np.ndarray:
 
 
 def _embedder():
-    from rag.embedding import get_embedder
+    from rag.embedding import load_embedder
     from rag.settings import Settings
 
-    return get_embedder(Settings())
+    return load_embedder(Settings())
 
 
 def vectors(
