@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
+from rag import text
 from rag.models import Article, Chunk, DocumentInfo
-from rag.text import TOKENIZER_VERSION
 
 STORE_KEY = "__store__"
 DOC_PREFIX = "doc:"
@@ -43,7 +43,8 @@ class StoreConfig:
     dim: int
     chunk_size: int
     chunk_overlap: int
-    tokenizer: str = TOKENIZER_VERSION
+    # read when a config is made, so the version in force is always the one recorded
+    tokenizer: str = field(default_factory=lambda: text.TOKENIZER_VERSION)
 
     def as_metadata(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from rag import text
 from rag.models import Article, Chunk, DocumentInfo, Filters
 from rag.settings import Settings
 from rag.store.chroma import ChromaCollections, make_client
@@ -45,7 +46,6 @@ from rag.store.schema import (
     manifest_metadata,
     records_of,
 )
-from rag.text import TOKENIZER_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +95,10 @@ class Store(ChromaCollections):
                 f"(dim {have.dim}) but queries would use {embedder_name!r} (dim {dim}); "
                 "run `newsrag ingest --rebuild` or set NEWSRAG_EMBED_MODEL to match"
             )
-        if have.tokenizer != TOKENIZER_VERSION:
+        if have.tokenizer != text.TOKENIZER_VERSION:
             raise StoreMismatchError(
                 f"the store at {self.location} was built with tokenizer version "
-                f"{have.tokenizer!r} but this newsrag uses {TOKENIZER_VERSION!r}; "
+                f"{have.tokenizer!r} but this newsrag uses {text.TOKENIZER_VERSION!r}; "
                 "run `newsrag ingest --rebuild`"
             )
 
