@@ -1,4 +1,4 @@
-"""How the scoring constants of `rag/scoring.py` were chosen (issue 3), on SQuAD v1.1 dev.
+"""How the scoring constants of `rag/scoring/` were chosen (issue 3), on SQuAD v1.1 dev.
 
 Loads the 2,067 passages and 10,570 questions of ../shared/data/squad-dev/, computes once and
 caches under /tmp/newsrag-exp/ (as .npy): MiniLM vectors of every passage (title + "\\n" + text),
@@ -219,20 +219,6 @@ def pool_ids(bm25_row: np.ndarray, dense_row: np.ndarray, n: int) -> np.ndarray:
     top_b = top_b[bm25_row[top_b] > 0]
     top_d = np.argpartition(-dense_row, n)[:n]
     return np.union1d(top_b, top_d)
-
-
-def build(pool: Pool, questions, q_vec, bm25, dense, *, n: int, sent_vec=None, desc="features"):
-    """Per question: candidate passage ids, raw features, and the candidate objects' overlaps."""
-    from rag import scoring
-
-    out = []
-    for qi, q in enumerate(tqdm(questions, desc=desc, mininterval=2)):
-        ids = pool_ids(bm25[qi], dense[qi], n)
-        cands = [pool.candidate(p, q_vec[qi], bm25[qi, p], dense[qi, p], sent_vec) for p in ids]
-        terms = scoring.question_terms(q["question"])
-        feats = scoring.candidate_features(cands, terms, idf=pool.idf)
-        out.append((ids, feats))
-    return out
 
 
 def pad(feat_list, gold):
