@@ -96,7 +96,10 @@ def _tok(texts: list[str]) -> list[list[str]]:
     import Stemmer
 
     return bm25s.tokenize(
-        texts, stopwords="en", stemmer=Stemmer.Stemmer("english"), return_ids=False,
+        texts,
+        stopwords="en",
+        stemmer=Stemmer.Stemmer("english"),
+        return_ids=False,
         show_progress=False,
     )
 
@@ -110,13 +113,18 @@ class Units:
         titles = list(dict.fromkeys(u[2] for u in units))
         tt = dict(zip(titles, _tok(titles), strict=True))
         self.title = [tt[u[2]] for u in units]
-        self.pub = np.array([int(arts[u[0]].published.strftime("%Y%m%d"))
-                             if arts[u[0]].published else -1 for u in units])
+        self.pub = np.array(
+            [
+                int(arts[u[0]].published.strftime("%Y%m%d")) if arts[u[0]].published else -1
+                for u in units
+            ]
+        )
         self.ordinal = np.array([u[1] for u in units], dtype=float)
 
 
-def evaluate(u: Units, qs: list, *, title: str, lede: float = 0.0,
-             k1: float = 1.5, b: float = 0.75) -> np.ndarray:
+def evaluate(
+    u: Units, qs: list, *, title: str, lede: float = 0.0, k1: float = 1.5, b: float = 0.75
+) -> np.ndarray:
     import bm25s
 
     from evaluation.realtimeqa import contains
@@ -178,14 +186,20 @@ def main() -> None:
         show(f"chunks {size}, title on every chunk (today)", evaluate(ch, qs, title="all"))
         show(f"chunks {size}, title on chunk 0", evaluate(ch, qs, title="first"))
         for lede in ledes:
-            show(f"chunks {size}, title on every chunk, lede {lede}",
-                 evaluate(ch, qs, title="all", lede=lede))
-            show(f"chunks {size}, title on chunk 0, lede {lede}",
-                 evaluate(ch, qs, title="first", lede=lede))
+            show(
+                f"chunks {size}, title on every chunk, lede {lede}",
+                evaluate(ch, qs, title="all", lede=lede),
+            )
+            show(
+                f"chunks {size}, title on chunk 0, lede {lede}",
+                evaluate(ch, qs, title="first", lede=lede),
+            )
         show(f"chunks {size}, no title", evaluate(ch, qs, title="none"))
         for k1, b in ((1.2, 0.75), (0.9, 0.4), (2.0, 0.75)):
-            show(f"chunks {size}, title on chunk 0, k1 {k1} b {b}",
-                 evaluate(ch, qs, title="first", k1=k1, b=b))
+            show(
+                f"chunks {size}, title on chunk 0, k1 {k1} b {b}",
+                evaluate(ch, qs, title="first", k1=k1, b=b),
+            )
 
 
 def window_variants(arts: list, qs: list, show) -> None:  # noqa: ANN001
