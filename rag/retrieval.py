@@ -124,6 +124,7 @@ class HybridRetriever:
                     sentence_cos=svecs @ qvec if len(recs) else np.zeros(0, np.float32),
                     sentence_texts=texts,
                     title=str(h.metadata.get("title", "")),
+                    ordinal=int(h.metadata.get("ordinal", 0) or 0),
                     sentence_tokens=[(r.tokens or "").split() for r, _ in recs]
                     if all(r.tokens is not None for r, _ in recs)
                     else None,

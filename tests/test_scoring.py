@@ -206,3 +206,19 @@ def test_typed_evidence_wants_the_specifics_and_the_kind_of_answer_in_one_senten
     assert evidence("He filed patents in Japan.") == 0.0  # no number anywhere
     assert evidence("He filed patents in Japan.", "He was born in 1856.") == pytest.approx(0.0)
     assert 0.0 < evidence("He filed 300 patents worldwide.") < full
+
+
+def test_the_lede_wins_a_tie_and_only_a_tie_or_near_tie() -> None:
+    """Inverted pyramid: of two equally matching passages of news, the earlier one ranks first;
+    a clearly better passage deep in an article still wins."""
+
+    def at(cid: str, ordinal: int, bm25: float, cos: float) -> Candidate:
+        c = cand(cid, bm25, cos, [cos])
+        c.ordinal = ordinal
+        return c
+
+    tie = [at("deep", 6, 8.0, 0.6), at("lede", 0, 8.0, 0.6), at("other", 0, 2.0, 0.2)]
+    assert scoring.fuse(tie)[0][0].chunk_id == "lede"
+    assert scoring.fuse(tie, weights=FusionWeights(lede=0.0))[0][0].chunk_id == "deep"
+    clear = [at("deep", 6, 14.0, 0.8), at("lede", 0, 8.0, 0.5), at("other", 0, 2.0, 0.2)]
+    assert scoring.fuse(clear)[0][0].chunk_id == "deep"

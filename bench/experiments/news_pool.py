@@ -181,7 +181,7 @@ def _qvecs(name: str, qs: list[Question]) -> np.ndarray:
         arr = np.load(path)
         if len(arr) == len(qs):
             return arr
-    from rag.embedding import get_embedder
+    from rag.pipeline import shared_embedder as get_embedder
     from rag.settings import Settings
 
     arr = get_embedder(Settings()).encode([q.text for q in qs])

@@ -167,6 +167,8 @@ def main() -> None:
     ap.add_argument("--period", action="append", default=[], help="NAME=STORE:FROM:TO")
     ap.add_argument("--squad", type=Path, help="store built by `eval squad`")
     ap.add_argument("--fit", action="store_true")
+    ap.add_argument("--fit-names", default="dense,sent1,lex,lede")
+    ap.add_argument("--news-weight", type=float, default=1.0, help="of news in the objective")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -210,7 +212,7 @@ def main() -> None:
         base_mrr = squad_metrics(squad[1], squad[0], CURRENT)["mrr"] if squad else 0.0
 
         def objective(w: Weights) -> float:
-            val = np.mean(
+            val = args.news_weight * np.mean(
                 [
                     (lambda m: m["h1"] + m["h5"])(news_metrics(fs, snap, w))
                     for snap, fs, _, _ in dev_news
@@ -221,17 +223,7 @@ def main() -> None:
                 val += mrr - 5 * max(0.0, base_mrr - 0.005 - mrr)
             return float(val)
 
-        names = (
-            "dense",
-            "sent1",
-            "sent2",
-            "lex",
-            "bm25_chunk",
-            "bm25_first",
-            "doc_bm25",
-            "doc_dense",
-            "lede",
-        )
+        names = tuple(args.fit_names.split(","))
         best = fit(objective, CURRENT, names)
         report(best, "fitted on dev")
 

@@ -18,8 +18,10 @@ All constants were chosen with `bench/experiments/squad_scoring.py` on a dev spl
 v1.1 dev (questions of its first 10 titles), then checked on the other 38 titles.
 
 Fused score (method "zscore"): each feature is standardized over the candidate set, then
-    score = 1.0 z(bm25) + 2.0 z(dense) + 1.5 z(sent1) + 1.5 z(lex)
-where sent1 is the best sentence cosine and lex the best sentence's lexical evidence:
+    score = 1.0 z(bm25) + 2.0 z(dense) + 1.5 z(sent1) + 1.5 z(lex) - 1.5 log(1 + ordinal)
+where ordinal is the chunk's position in its article (the lede prior, fitted on news:
+bench/experiments/news_scoring.py; SQuAD passages are mostly one chunk and do not mind),
+sent1 is the best sentence cosine and lex the best sentence's lexical evidence:
     lex(s) = share of the question terms' local idf found in s (terms in the title not counted)
              + 0.5 * share of the question's adjacent term pairs found adjacent in s.
 """
@@ -46,6 +48,7 @@ class Candidate:
     sentence_texts:  the n sentences in reading order (tokenized here if no tokens are given).
     title:           the article's title; question terms found in it do not count as
                      sentence-level evidence (every sentence of the article "has" them).
+    ordinal:         the chunk's position in its article (0 = the lede; see `FusionWeights.lede`).
     sentence_tokens: optional: for each sentence its `tokenize` output, in order (a store can
                      keep them from ingest); computed from the texts when None.
     payload:         anything the caller wants carried along (metadata, offsets, ...).
@@ -59,6 +62,7 @@ class Candidate:
     sentence_texts: list[str]
     title: str = ""
     sentence_tokens: list[Sequence[str]] | None = None
+    ordinal: int = 0
     payload: Any = field(default=None, repr=False, compare=False)
     sentence_lex: np.ndarray | None = field(default=None, repr=False, compare=False)
     _sets: list[frozenset[str]] | None = field(default=None, repr=False, compare=False)
@@ -94,6 +98,7 @@ class Candidate:
 
 
 FEATURES = ("bm25", "dense", "sent1", "sent2", "lex")
+LEDE_PRIOR = 1.5  # fitted on RealTimeQA 2024-01..06 + SQuAD dev titles (news_scoring.py)
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,10 @@ class FusionWeights:
     sent1: float = 1.5  # best sentence's cosine
     sent2: float = 0.0  # second-best sentence's cosine (measured: no gain)
     lex: float = 1.5  # best sentence's lexical evidence (`lex_scores`)
+    # News is written as an inverted pyramid: the headline and lede carry the key facts. The
+    # fused score loses `lede * log(1 + ordinal)` (ordinal 0 = first chunk); SQuAD passages
+    # are mostly one chunk, so it is news that decides this (bench/experiments/news_scoring.py).
+    lede: float = LEDE_PRIOR
 
     def vector(self) -> np.ndarray:
         return np.array([getattr(self, f) for f in FEATURES], dtype=np.float64)
@@ -223,15 +232,22 @@ Method = Literal["zscore", "minmax", "rrf"]
 
 
 def fusion_scores(
-    feats: np.ndarray, weights: FusionWeights = DEFAULT_WEIGHTS, method: Method = "zscore"
+    feats: np.ndarray,
+    weights: FusionWeights = DEFAULT_WEIGHTS,
+    method: Method = "zscore",
+    ordinals: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One score per row of `candidate_features` output."""
+    """One score per row of `candidate_features` output; `ordinals` (each chunk's position in
+    its article) add the lede prior."""
     if feats.shape[0] == 0:
         return np.zeros(0)
     if method == "rrf":  # the baseline: chunk-level BM25 and dense ranks only
         return 1.0 / (RRF_K + _ranks(feats[:, 0])) + 1.0 / (RRF_K + _ranks(feats[:, 1]))
     norm = zscore(feats) if method == "zscore" else minmax(feats)
-    return norm @ weights.vector()
+    scores = norm @ weights.vector()
+    if ordinals is not None and weights.lede:
+        scores = scores - weights.lede * np.log1p(np.asarray(ordinals, dtype=np.float64))
+    return scores
 
 
 def fuse(
@@ -252,6 +268,7 @@ def fuse(
     """
     del idf
     feats = candidate_features(candidates, terms)
-    scores = fusion_scores(feats, weights, method)
+    ordinals = np.array([c.ordinal for c in candidates], dtype=np.float64)
+    scores = fusion_scores(feats, weights, method, ordinals)
     order = np.argsort(-scores, kind="stable")
     return [(candidates[i], float(scores[i])) for i in order]
