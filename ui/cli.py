@@ -67,9 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     ev = sub.add_parser("eval", help="measure retrieval and answers")
-    ev.add_argument(
-        "dataset", help="'squad', 'realtimeqa' or a JSONL file of {question, answers}"
-    )
+    ev.add_argument("dataset", help="'squad', 'realtimeqa' or a JSONL file of {question, answers}")
     ev.add_argument("--repo", type=Path, help="RealTimeQA clone (for 'realtimeqa')")
     ev.add_argument("--from", dest="date_from", type=_date, help="first week (YYYY-MM-DD)")
     ev.add_argument("--to", dest="date_to", type=_date, help="last week (YYYY-MM-DD)")
