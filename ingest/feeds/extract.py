@@ -69,7 +69,8 @@ def extract_page(
             include_comments=False,
             include_tables=False,
             include_images=False,
-            deduplicate=True,
+            # no deduplicate=True: its cache is process-wide and would drop a page the second
+            # time a long-running server fetches it.
         )
     except Exception as exc:  # a parser failure on hostile markup is this page's problem only
         log.debug("trafilatura failed on %s", url, exc_info=True)
