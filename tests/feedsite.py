@@ -89,7 +89,10 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             if body:
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except OSError:  # the client gave up (timeout, size limit): its right
+                    self.close_connection = True
 
         def do_GET(self) -> None:  # noqa: N802
             site.agents.add(self.headers.get("User-Agent", ""))

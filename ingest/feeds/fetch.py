@@ -191,7 +191,7 @@ def _feed_jobs(run: _Run, feed: Feed, resp: Response | None, error: str) -> list
         st.error = ""
         return _retry_jobs(run, feed, st)
     try:
-        parsed = parse_feed(resp.body, resp.url)
+        parsed = parse_feed(resp.body, resp.url, resp.content_type)
     except FeedError as exc:
         st.error = exc.reason
         run.fail(feed.url, exc.reason)

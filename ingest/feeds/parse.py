@@ -40,14 +40,18 @@ class ParsedFeed:
     entries: list[FeedEntry] = field(default_factory=list)
 
 
-def parse_feed(body: bytes, url: str) -> ParsedFeed:
+def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
     """The entries of a feed; FeedError when the bytes are not an RSS or Atom feed."""
-    parsed = feedparser.parse(body, response_headers={"content-location": url})
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    parsed = feedparser.parse(body, response_headers=headers)
     version = parsed.get("version") or ""
     if not version:
-        problem = parsed.get("bozo_exception")
-        detail = f" ({' '.join(str(problem).split())})" if problem else ""
-        raise FeedError(url, f"not an RSS or Atom feed{detail}")
+        mime = content_type.split(";")[0].strip()
+        problem = " ".join(str(parsed.get("bozo_exception") or "").split())
+        detail = f"content type {mime}" if mime else problem
+        raise FeedError(url, "not an RSS or Atom feed" + (f" ({detail})" if detail else ""))
     if parsed.get("bozo"):
         log.info("%s: feed has errors, read what parsed: %s", url, parsed.get("bozo_exception"))
     entries: list[FeedEntry] = []
@@ -80,11 +84,15 @@ def _entry_link(raw: feedparser.FeedParserDict, feed_url: str) -> str:
     guid = raw.get("id", "")
     if raw.get("guidislink") or str(guid).startswith(("http://", "https://")):
         candidates.append(guid)
-    links = [urljoin(feed_url, str(c).strip()) for c in candidates if str(c).strip()]
+    links = [_absolute(feed_url, str(c).strip()) for c in candidates if str(c).strip()]
     # Prefer a web link; any other (file:, javascript:) is kept so the fetcher refuses it
     # with a reason the user sees, instead of the entry silently vanishing.
     web = [link for link in links if urlsplit(link).scheme in ("http", "https")]
     return (web or links or [""])[0]
+
+
+def _absolute(base: str, link: str) -> str:
+    return link if urlsplit(link).scheme else urljoin(base, link)
 
 
 def _entry_date(raw: feedparser.FeedParserDict) -> dt.date | None:
