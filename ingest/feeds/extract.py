@@ -69,6 +69,9 @@ def extract_page(
             include_comments=False,
             include_tables=False,
             include_images=False,
+            # Dates from markup only: the extensive search guesses from text such as a
+            # copyright line ("2025" → 1 January), worse than the feed's own date.
+            date_extraction_params={"extensive_search": False, "original_date": True},
             # no deduplicate=True: its cache is process-wide and would drop a page the second
             # time a long-running server fetches it.
         )

@@ -24,7 +24,7 @@ _SLUG_MAX = 80
 # Characters the corpus Markdown loader would read as markup; escaped with a backslash, which
 # the loader removes again, so the loaded text is exactly the extracted text.
 _INLINE_SPECIAL = re.compile(r"([\\*_\[\]<~])")
-_LINE_START_SPECIAL = re.compile(r"^(\s*)([#>=\-`])")
+_LINE_START_SPECIAL = re.compile(r"^(\s*)([#>=\-]|`(?=``))")
 
 
 def host_dir(url: str) -> str:
