@@ -169,6 +169,9 @@ def _fetch_feed_list(
             return feed, resp, ""
         except FetchError as exc:
             return feed, None, exc.reason
+        except Exception as exc:  # one feed's surprise must not stop the others
+            log.exception("fetching %s failed", feed.url)
+            return feed, None, f"unexpected error: {type(exc).__name__}: {exc}"
 
     jobs: dict[str, _PageJob] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(feeds) or 1))) as pool:
@@ -234,6 +237,13 @@ def _fetch_pages(
     run: _Run, fetcher: Fetcher, jobs: list[_PageJob], workers: int, progress: Progress | None
 ) -> list[_PageResult]:
     def one(job: _PageJob) -> _PageResult:
+        try:
+            return fetch_one(job)
+        except Exception as exc:  # one page's surprise must not stop the others
+            log.exception("fetching %s failed", job.link)
+            return _PageResult(job, error=f"unexpected error: {type(exc).__name__}: {exc}")
+
+    def fetch_one(job: _PageJob) -> _PageResult:
         page = run.state.pages.get(job.link) or PageState()
         have_file = bool(page.path) and (run.corpus / page.path).exists()
         try:
@@ -297,7 +307,13 @@ def _apply(run: _Run, result: _PageResult, *, explicit: bool) -> None:
         log.info("%s is the same article as %s (%s); kept once", link, other, article.url)
     else:
         run.written_paths[path] = link
-        if write_if_changed(run.corpus, path, render(article)):
+        try:
+            changed = write_if_changed(run.corpus, path, render(article))
+        except OSError as exc:
+            page.error = f"cannot write {path}: {exc.strerror or exc}"
+            run.fail(link, page.error)
+            return
+        if changed:
             run.summary.written += 1
             log.info("wrote %s from %s", path, link)
     if page.path and page.path != path and not explicit:
