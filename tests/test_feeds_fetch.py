@@ -135,8 +135,12 @@ def test_prune_removes_articles_of_a_removed_feed_only(fs, site, ingestor):
 
     kept = fetch_feeds(fs, ingestor=ingestor)
     assert kept.removed == 0 and kept.unchanged == 5  # articles stay until --prune
+    comet, bees = ATOM_STORIES
+    fetch_feeds(fs, ingestor=ingestor, urls=[site.url(comet.path)])  # asked for by name
     pruned = fetch_feeds(fs, ingestor=ingestor, prune=True)
-    assert pruned.removed == len(ATOM_STORIES) and pruned.unchanged == len(RSS_STORIES)
+    assert pruned.removed == 1 and pruned.unchanged == len(RSS_STORIES) + 1
+    names = "".join(web_files(fs))
+    assert comet.slug in names and bees.slug not in names
 
 
 def test_same_story_by_two_links_is_one_article(fs, site, ingestor):

@@ -289,6 +289,7 @@ def _apply(run: _Run, result: _PageResult, *, explicit: bool) -> None:
     """Record one page's outcome in the state and, when it has a new version, in the corpus."""
     link = result.job.link
     page = run.state.pages.setdefault(link, PageState())
+    page.pinned = page.pinned or explicit
     resp = result.response
     if result.error:
         page.error = result.error
@@ -316,7 +317,7 @@ def _apply(run: _Run, result: _PageResult, *, explicit: bool) -> None:
         if changed:
             run.summary.written += 1
             log.info("wrote %s from %s", path, link)
-    if page.path and page.path != path and not explicit:
+    if page.path and page.path != path:
         log.info("%s now lives at %s (was %s)", link, path, page.path)
     page.path, page.canonical = path, article.url
     page.etag, page.last_modified = resp.etag, resp.last_modified
@@ -327,11 +328,15 @@ def _apply(run: _Run, result: _PageResult, *, explicit: bool) -> None:
 
 
 def _prune(run: _Run, feeds: set[str]) -> None:
-    """Remove the files of feed items that no current feed lists any more. Pages fetched with
-    --url (no feed) are never pruned; a feed that failed keeps its last item list."""
+    """Remove the files of feed items that no current feed lists any more. Pages ever fetched
+    with --url are never pruned; a feed that failed keeps its last item list."""
     state = run.state
     listed = {link for url in feeds if url in state.feeds for link in state.feeds[url].items}
-    gone = [link for link, page in state.pages.items() if page.feeds and link not in listed]
+    gone = [
+        link
+        for link, page in state.pages.items()
+        if page.feeds and not page.pinned and link not in listed
+    ]
     for link in gone:
         page = state.pages.pop(link)
         if not page.path:

@@ -134,6 +134,7 @@ class PageState:
     canonical: str = ""
     path: str = ""  # corpus-relative file of its article; "" until a good fetch
     feeds: list[str] = field(default_factory=list)
+    pinned: bool = False  # fetched with --url: never pruned
     fetched: str = ""
     error: str = ""
 
