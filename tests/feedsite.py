@@ -41,6 +41,9 @@ class Site:
     port: int = 0
     log: list[tuple[str, int]] = field(default_factory=list)  # (path, status) of each request
     agents: set[str] = field(default_factory=set)
+    latency: float = 0.0  # seconds every response waits (to see concurrency)
+    in_flight: int = 0
+    max_in_flight: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str) -> str:
@@ -95,6 +98,18 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
                     self.close_connection = True
 
         def do_GET(self) -> None:  # noqa: N802
+            with site._lock:
+                site.in_flight += 1
+                site.max_in_flight = max(site.max_in_flight, site.in_flight)
+            try:
+                if site.latency:
+                    time.sleep(site.latency)
+                self._get()
+            finally:
+                with site._lock:
+                    site.in_flight -= 1
+
+        def _get(self) -> None:
             site.agents.add(self.headers.get("User-Agent", ""))
             path = self.path.split("?", 1)[0]
             if path.startswith("/special/"):
