@@ -14,6 +14,8 @@ import os
 import sys
 from pathlib import Path
 
+from ui import feeds_cli
+
 EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 
@@ -65,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=False,
         help="create a public Gradio share link (default false)",
     )
+    serve.add_argument(
+        "--refresh", metavar="EVERY", help="refresh the feeds in the background, e.g. 15m"
+    )
+    feeds_cli.add_parsers(sub)
 
     ev = sub.add_parser("eval", help="measure retrieval and answers")
     ev.add_argument("dataset", help="'squad' or a JSONL file of {question, answers}")
@@ -92,7 +98,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = Settings()
-        handler = {"ingest": _ingest, "ask": _ask, "serve": _serve, "eval": _eval}[args.command]
+        handler = {
+            "ingest": _ingest,
+            "ask": _ask,
+            "serve": _serve,
+            "eval": _eval,
+            "feeds": feeds_cli.run_feeds,
+            "fetch": feeds_cli.run_fetch,
+        }[args.command]
         return handler(args, settings)
     except StoreUnavailableError as exc:
         complain(f"{exc}")
@@ -158,6 +171,8 @@ def _serve(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
         settings.host = args.host
     if args.port:
         settings.port = args.port
+    if args.refresh:
+        feeds_cli.start_refresh(settings, args.refresh)
     launch(settings, share=args.share)
     return EXIT_OK
 

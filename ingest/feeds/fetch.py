@@ -149,7 +149,6 @@ def fetch_feeds(
             **fetched.model_dump(exclude=set(ingested.model_dump())),
         }
     )
-    summary.skipped = [s for s in summary.skipped if s != "feeds.toml"]
     summary.seconds = time.perf_counter() - t0
     return summary
 

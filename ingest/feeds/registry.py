@@ -24,9 +24,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ingest.loaders import FEEDS_LIST
+
 log = logging.getLogger(__name__)
 
-FEEDS_FILE = "feeds.toml"
+FEEDS_FILE = FEEDS_LIST  # discover() leaves it out of the "skipped" files
 STATE_FILE = ".feeds-state.json"
 STATE_VERSION = 1
 
