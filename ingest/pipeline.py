@@ -18,11 +18,18 @@ from pathlib import Path
 from ingest.chunking import ChunkedArticle, Chunker
 from ingest.loaders import LoadError, discover, load_file, relative_name
 from ingest.summary import Failure, IngestSummary
-from rag.bm25 import Bm25Manager, bm25_for
-from rag.embedding import Embedder, get_embedder, resolve_model
+from rag.embedding import Embedder, load_embedder, resolve_model
 from rag.models import Article
 from rag.settings import Settings
-from rag.store import ArticleWrite, Store, StoreConfig, StoreError, open_store
+from rag.store import (
+    ArticleWrite,
+    Bm25Manager,
+    Store,
+    StoreConfig,
+    StoreError,
+    bm25_manager,
+    open_store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +52,9 @@ class Plan:
 
 
 class Ingestor:
-    """One ingest run's collaborators; tests swap the embedder or the store."""
+    """One ingest run's collaborators; tests swap the embedder or the store. Those not given
+    are built here; a long-lived process passes its shared ones (`rag.pipeline.shared_*`)
+    so the model is not loaded twice."""
 
     def __init__(
         self,
@@ -58,12 +67,12 @@ class Ingestor:
         self.settings = settings
         self.store = store or open_store(settings)
         self._embedder = embedder
-        self.bm25 = bm25 or bm25_for(settings, self.store)
+        self.bm25 = bm25 or bm25_manager(settings, self.store)
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = get_embedder(self.settings)
+            self._embedder = load_embedder(self.settings)
         return self._embedder
 
     def model_name(self) -> str:
@@ -267,18 +276,27 @@ def ingest_corpus(
     dry_run: bool = False,
     rebuild: bool = False,
     progress: Progress | None = None,
+    store: Store | None = None,
+    embedder: Embedder | None = None,
+    bm25: Bm25Manager | None = None,
 ) -> IngestSummary:
     """Make the store match the corpus at `path` (default: settings.corpus_dir)."""
     settings = settings or Settings()
-    return Ingestor(settings).run(
+    return Ingestor(settings, store=store, embedder=embedder, bm25=bm25).run(
         Path(path) if path else None, dry_run=dry_run, rebuild=rebuild, progress=progress
     )
 
 
-def delete_document(settings: Settings, doc_id: str) -> str:
+def delete_document(
+    settings: Settings,
+    doc_id: str,
+    *,
+    store: Store | None = None,
+    bm25: Bm25Manager | None = None,
+) -> str:
     """Delete an article from the store and, when it is a file of its own, from the corpus,
     so the next re-ingest does not bring it back."""
-    store = open_store(settings)
+    store = store or open_store(settings)
     info = store.documents().get(doc_id)
     if info is None:
         raise ValueError(f"no article with doc_id {doc_id!r} in the store")
@@ -293,5 +311,5 @@ def delete_document(settings: Settings, doc_id: str) -> str:
         file.unlink()
     with _run_lock:
         store.delete_article(doc_id)
-        bm25_for(settings, store).refresh()
+        (bm25 or bm25_manager(settings, store)).refresh()
     return f"deleted {info.title or doc_id}"

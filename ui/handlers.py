@@ -50,6 +50,17 @@ class Handlers:
             self._pipeline = get_pipeline(self.settings)  # cached only once it succeeds
         return self._pipeline
 
+    def _shared(self, *, embedder: bool = True) -> dict[str, Any]:
+        """The process's store, embedder and BM25 manager, for ingest and delete: the model
+        loads and the store opens once per process, whoever asks first."""
+        from rag.pipeline import shared_bm25, shared_embedder, shared_store
+
+        store = shared_store(self.settings)
+        parts: dict[str, Any] = {"store": store, "bm25": shared_bm25(self.settings, store)}
+        if embedder:
+            parts["embedder"] = shared_embedder(self.settings)
+        return parts
+
     # ---- chat ---------------------------------------------------------------------------
 
     def respond(
@@ -169,7 +180,7 @@ class Handlers:
             progress((done, total), desc=f"ingesting {path}", unit="files")
 
         progress(0, desc="scanning the corpus")
-        return ingest_corpus(self.settings, progress=report)
+        return ingest_corpus(self.settings, progress=report, **self._shared())
 
     def upload(self, files: list[str] | None, progress=gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         """Save the uploaded files into the corpus folder, then ingest."""
@@ -201,7 +212,7 @@ class Handlers:
         if not doc_id:
             raise gr.Error("Pick an article to delete (or click its row in the table).")
         try:
-            message = delete_document(self.settings, doc_id)
+            message = delete_document(self.settings, doc_id, **self._shared(embedder=False))
         except ValueError as exc:
             raise gr.Error(str(exc)) from exc
         except Exception as exc:
@@ -231,7 +242,7 @@ class Handlers:
     def api_ingest(self) -> str:
         """Re-ingest the corpus folder; returns the summary line and any failures."""
         try:
-            summary = ingest_corpus(self.settings)
+            summary = ingest_corpus(self.settings, **self._shared())
         except Exception as exc:
             log.exception("ingest failed")
             raise gr.Error(f"Ingest failed: {_reason(exc)}") from exc
