@@ -221,3 +221,22 @@ def test_refresher_runs_on_its_timer_and_survives_a_failure(tmp_path: Path) -> N
     refresher.join(5)
     assert not refresher.is_alive()
     assert refresher.runs >= 2 and refresher.last is not None and refresher.last.added == 1
+
+
+def test_feeds_section_escapes_untrusted_text(tmp_path: Path) -> None:
+    import gradio as gr
+
+    from ingest.feeds import FetchFailure
+    from ui.feeds_ui import FeedHandlers, fetch_summary_markdown
+
+    h = FeedHandlers(Settings(corpus_dir=tmp_path), lambda: ())
+    assert "No feeds yet" in h.feeds_markdown()
+    status, listing, url, name = h.add("https://example.org/rss", '<img src=x onerror="alert(1)">')
+    assert "Added feed" in status and (url, name) == ("", "")
+    assert "<img" not in listing and "&lt;img" in listing
+    with pytest.raises(gr.Error, match="not an http"):
+        h.add("javascript:alert(1)", "")
+    text = fetch_summary_markdown(
+        FetchSummary(fetch_failures=[FetchFailure(url="https://e.org/<b>", reason="<script>")])
+    )
+    assert "<script>" not in text and "<b>" not in text and "Fetch failures" in text

@@ -16,10 +16,13 @@ import gradio as gr
 
 from ingest.feeds import FetchSummary, RegistryError, add_feed, fetch_feeds, load_feeds
 from ingest.feeds.registry import load_state
+from ingest.summary import IngestSummary
 from rag.settings import Settings
 from ui import render
 
 log = logging.getLogger(__name__)
+
+_INGEST_FIELDS = set(IngestSummary.model_fields)
 
 
 class FeedHandlers:
@@ -40,8 +43,8 @@ class FeedHandlers:
         lines = [f"**{len(feeds)} feed(s):**", ""]
         for feed in feeds:
             st = state.get(feed.url)
-            label = render.md_escape(feed.name or (st.title if st else "") or feed.url)
-            line = f"- {label} — `{_code(feed.url)}`"
+            label = render.md_escape(feed.name or (st.title if st else ""))
+            line = f"- {label + ' — ' if label else ''}`{_code(feed.url)}`"
             if st and st.checked:
                 line += f" · checked {render.md_escape(st.checked)}"
             if st and st.error:
@@ -75,7 +78,8 @@ class FeedHandlers:
 
 def fetch_summary_markdown(summary: FetchSummary) -> str:
     """The ingest summary as the re-ingest button shows it, then what the fetching did."""
-    text = render.summary_markdown(summary) + (
+    ingest_part = IngestSummary.model_validate(summary.model_dump(include=_INGEST_FIELDS))
+    text = render.summary_markdown(ingest_part) + (
         f"\n\n**Fetch:** fetched {summary.fetched}, not modified {summary.not_modified}, "
         f"{summary.requests} request(s), {summary.bytes:,} bytes"
     )
