@@ -77,17 +77,17 @@ def main() -> None:
         print(json.dumps(result, indent=2))
         return
     print(f"local feed of {args.articles} articles")
-    print(f"{'run':6} {'requests':>9} {'bytes':>10} {'seconds':>8} {'fetch s':>8} "
-          f"{'added':>6} {'embedded chunks':>16} {'304s':>5}")
+    print(
+        f"{'run':6} {'requests':>9} {'bytes':>10} {'seconds':>8} {'fetch s':>8} "
+        f"{'added':>6} {'embedded chunks':>16} {'304s':>5}"
+    )
     for label, r in runs.items():
         print(
             f"{label:6} {r['requests']:>9} {r['bytes']:>10} {r['seconds']:>8.2f} "
             f"{r['fetch_seconds']:>8.2f} {r['added']:>6} {r['chunks_embedded']:>16} "
             f"{r['not_modified']:>5}"
         )
-    print(
-        "no-op / first: requests {requests}, bytes {bytes}, seconds {seconds}".format(**ratios)
-    )
+    print("no-op / first: requests {requests}, bytes {bytes}, seconds {seconds}".format(**ratios))
 
 
 if __name__ == "__main__":

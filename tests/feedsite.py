@@ -149,7 +149,9 @@ def _handler(site: Site) -> type[BaseHTTPRequestHandler]:
             if name.startswith("moved/"):
                 return self._send(301, b"", {"Location": "/" + name[len("moved/") :]})
             if name == "big":
-                return self._send(200, b"<html>" + b"x" * 3_000_000, {"Content-Type": TYPES[".html"]})
+                return self._send(
+                    200, b"<html>" + b"x" * 3_000_000, {"Content-Type": TYPES[".html"]}
+                )
             if name == "huge":  # no length: the client must cut the stream off itself
                 site.record(self.path, 200)
                 self.send_response(200)

@@ -56,8 +56,10 @@ def test_feeds_commands_and_fetch(env: Path, tmp_path: Path, capsys) -> None:
 
         code, out, _ = run(capsys, "fetch", "--allow-private-hosts")
         assert code == 0
-        assert out.startswith("added 0, updated 0, removed 0, unchanged 3, failed 0; fetched 0, "
-                              "not modified 1, fetch failures 0")
+        assert out.startswith(
+            "added 0, updated 0, removed 0, unchanged 3, failed 0; fetched 0, "
+            "not modified 1, fetch failures 0"
+        )
 
         code, out, _ = run(capsys, "feeds", "list", "--json")
         (row,) = json.loads(out)

@@ -63,8 +63,9 @@ def test_first_fetch_adds_every_article_then_refresh_is_one_304_per_feed(fs, sit
     assert any("newsrag/" in agent for agent in site.agents)
 
     # The files are ordinary corpus articles with the page's metadata.
-    art = load_file(fs.corpus_dir / f"web/{host}/news-{HARBOUR.slug}.md", fs.corpus_dir,
-                    max_bytes=10**6).articles[0]
+    art = load_file(
+        fs.corpus_dir / f"web/{host}/news-{HARBOUR.slug}.md", fs.corpus_dir, max_bytes=10**6
+    ).articles[0]
     assert art.title == HARBOUR.title
     assert art.url == site.url(HARBOUR.path)
     assert art.published == HARBOUR.published
@@ -100,8 +101,13 @@ def test_edited_page_updates_exactly_one_article(fs, site, ingestor):
     assert summary.fetched == 2  # the RSS feed and the edited page
     assert summary.not_modified == 3  # the Atom feed and the two unchanged pages
     assert sorted(site.log) == sorted(
-        [("/news.xml", 200), (f"/{LIBRARY.path}", 200), (f"/{HARBOUR.path}", 304),
-         (f"/{TRAM.path}", 304), ("/science.atom", 304)]
+        [
+            ("/news.xml", 200),
+            (f"/{LIBRARY.path}", 200),
+            (f"/{HARBOUR.path}", 304),
+            (f"/{TRAM.path}", 304),
+            ("/science.atom", 304),
+        ]
     )
     text = web_files(fs)[f"web/127.0.0.1-{site.port}/news-{LIBRARY.slug}.md"]
     assert "A cafe will open in the foyer in May." in text

@@ -33,7 +33,9 @@ def test_answer_cites_the_fetched_page_with_url_and_date(tmp_path: Path) -> None
         again = fetch_feeds(settings, allow_private_hosts=True)
         assert again.chunks_written == 0 and again.not_modified == 2
 
-        answer = query("How many steel cables did engineers replace on the bridge?", settings=settings)
+        answer = query(
+            "How many steel cables did engineers replace on the bridge?", settings=settings
+        )
         assert not answer.abstained
         top = answer.citations[0]
         assert top.url == site.url(HARBOUR.path)

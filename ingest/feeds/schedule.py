@@ -24,7 +24,7 @@ MIN_INTERVAL = 60.0  # a refresh more often than once a minute is not polite to 
 
 
 def parse_interval(text: str, *, minimum: float = MIN_INTERVAL) -> float:
-    """"15m", "1h", "90s", "2d" or plain seconds → seconds; ValueError for anything else."""
+    """ "15m", "1h", "90s", "2d" or plain seconds → seconds; ValueError for anything else."""
     match = _INTERVAL.match(text or "")
     if not match:
         raise ValueError(f"not an interval (like 15m, 1h, 90s): {text!r}")
