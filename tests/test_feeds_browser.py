@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,3 +115,51 @@ def test_add_a_feed_refresh_and_ask(page, app: Server, site: Site) -> None:
     first = page.locator("#sources .src-card").first
     assert first.locator("a.src-title").get_attribute("href") == site.url(HARBOUR.path)
     assert HARBOUR.published.isoformat() in first.inner_text()
+
+
+def test_serve_refresh_fetches_the_feeds_in_the_background(tmp_path: Path, site: Site) -> None:
+    """`newsrag serve --refresh 1m` with a feed listed: the articles land without a click and
+    the chat API answers from them."""
+    from gradio_client import Client
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "feeds.toml").write_text(f'[[feed]]\nurl = "{site.url("news.xml")}"\n')
+    port = _free_port()
+    env = {
+        **os.environ,
+        "NEWSRAG_CORPUS_DIR": str(corpus),
+        "NEWSRAG_STORE_DIR": str(tmp_path / "store"),
+        "NEWSRAG_PORT": str(port),
+        "NEWSRAG_ALLOW_PRIVATE_HOSTS": "true",
+        "NEWSRAG_FETCH_DELAY": "0",
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+    env.pop("NEWSRAG_AUTH", None)
+    srv = Server(f"http://127.0.0.1:{port}/", corpus, tmp_path / "server.log")
+    with srv.log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ui", "--refresh", "1m"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_http(srv.url, proc, STARTUP_SECONDS, srv.log_tail)
+        harbour = corpus / f"web/127.0.0.1-{site.port}/news-{HARBOUR.slug}.md"
+        deadline = time.monotonic() + 180
+        answer = ""
+        while time.monotonic() < deadline:
+            if harbour.exists():
+                answer = Client(srv.url, verbose=False).predict(
+                    "How many steel cables did engineers replace on the harbour bridge?",
+                    api_name="/ask",
+                )
+                if site.url(HARBOUR.path) in answer:
+                    break
+            time.sleep(2)
+        assert site.url(HARBOUR.path) in answer, srv.log_tail()
+    finally:
+        stop_process(proc, 30)
