@@ -104,8 +104,8 @@ def run_fetch(args: argparse.Namespace, settings: Settings, say: Say = _say) -> 
         say(summary.model_dump_json())
     else:
         say(summary.line())
-        for f in summary.fetch_failures:
-            say(f"  fetch failed {f.url}: {f.reason}")
+        for ff in summary.fetch_failures:
+            say(f"  fetch failed {ff.url}: {ff.reason}")
         for f in summary.failures:
             say(f"  failed {f.path}: {f.reason}")
         for s in summary.skipped:
