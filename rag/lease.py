@@ -165,7 +165,7 @@ class Lease:
         self._collection = collection
         self.expiry = float(expiry)
         self.renew_every = self.expiry / 3
-        self.settle = min(0.1, self.expiry / 30) if settle is None else settle
+        self.settle = min(0.05, self.expiry / 60) if settle is None else settle
         self.command = command or default_command()
         self.host = socket.gethostname()
         self.pid = os.getpid()
