@@ -200,10 +200,11 @@ class Lease:
                 continue
             if now >= deadline:
                 raise LeaseHeldError(blocker)
-            # Poll at least twice per renewal interval; sooner if the holder's record is about
-            # to expire, so a dead holder is replaced within expiry + one renewal interval.
+            # Poll every half second at most (a finished job is followed quickly) and at
+            # least twice per renewal interval; right after the holder's record expires, so a
+            # dead holder is replaced within expiry + one renewal interval.
             until_expiry = blocker.expires_at - time.time() + 0.05
-            pause = min(self.renew_every / 2, max(until_expiry, self.settle), deadline - now)
+            pause = min(self.renew_every / 2, 0.5, max(until_expiry, self.settle), deadline - now)
             time.sleep(max(0.0, pause) + random.uniform(0, self.settle))
 
     def release(self) -> None:

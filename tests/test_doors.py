@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-from pathlib import Path
 
 import pytest
 import yaml
@@ -356,5 +355,5 @@ def test_dense_and_bm25_sides_admit_the_same_chunks(filter_store: Pipeline, filt
     vector = FakeEmbedder().encode(["harbour bridge"])[0]
     dense = {h.chunk_id for h in store.dense_search(vector, n, filters)}
     mask = index.allowed(filters)
-    lexical = set(index.ids) if mask is None else {c for c, ok in zip(index.ids, mask) if ok}
+    lexical = set(index.ids) if mask is None else {c for c, ok in zip(index.ids, mask, strict=True) if ok}
     assert dense == lexical
