@@ -3,7 +3,7 @@
 Exit codes: 0 success (including an abstained answer); 1 some files failed to ingest (the rest
 was ingested); 2 usage or configuration error (no store yet, mismatched store, bad date);
 3 the store is unavailable (Chroma server down); 4 another writer holds the store's ingest
-lease (see --wait).
+lease (see --wait), or took it over from this one.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     from pydantic import ValidationError
 
     from rag.embedding import EmbeddingError
-    from rag.lease import LeaseHeldError
+    from rag.lease import LeaseHeldError, LeaseLostError
     from rag.settings import Settings
     from rag.store import StoreError, StoreUnavailableError
 
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     except StoreUnavailableError as exc:
         complain(f"{exc}")
         return EXIT_UNAVAILABLE
-    except LeaseHeldError as exc:
+    except (LeaseHeldError, LeaseLostError) as exc:
         complain(f"{exc}")
         return EXIT_BUSY
     except ValidationError as exc:

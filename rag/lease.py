@@ -377,6 +377,7 @@ class Lease:
                 self._lost = f"another writer holds it ({rival.describe()})"
         if self._lost is not None:
             log.error("ingest lease lost: %s", self._lost)
+            log.debug("lease %s lost; live records: %s", me, self._live())
             return
         self._me = self._stamp(me, "held")
         self._write(self._me)

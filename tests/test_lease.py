@@ -262,3 +262,33 @@ def test_cli_exit_code_4_then_wait(settings: Settings) -> None:
         assert waiter.poll() is None  # still waiting for us
     stdout, _ = waiter.communicate(timeout=300)
     assert waiter.returncode == 0 and "added 1" in stdout
+
+
+def test_writer_that_lost_its_lease_stops_before_its_next_batch(
+    settings: Settings, fake_embedder
+) -> None:
+    """A writer whose record vanished (it stalled past expiry and another writer swept it)
+    notices at its next renewal and writes no further batch; the next run completes the job."""
+    s = settings.model_copy(update={"lease_expiry": 1.5, "embed_batch_size": 1})
+    for i in range(30):
+        (s.corpus_dir / f"a{i:02}.txt").write_text(
+            " ".join(f"Story {i} sentence {j} about the harbour." for j in range(6))
+        )
+    ing = Ingestor(s, embedder=fake_embedder)
+    batches: list[int] = []
+
+    def sweep_our_record(done: int, total: int, what: str) -> None:
+        batches.append(done)
+        if len(batches) == 1:
+            store = ing.store
+            ids = [i for i in store.manifest.get()["ids"] if i.startswith(LEASE_PREFIX)]
+            store.manifest.delete(ids=ids)
+            time.sleep(1.5 / 3 + 0.5)  # one renewal: it finds the record gone
+
+    with pytest.raises(LeaseLostError):
+        ing.run(progress=sweep_our_record)
+    assert len(batches) == 1 and batches[0] < 30
+    done = len(ing.store.documents())
+    assert done == batches[0]  # nothing written after the loss
+    summary = Ingestor(s, embedder=fake_embedder).run()
+    assert summary.added == 30 - done and len(ing.store.documents()) == 30
