@@ -27,12 +27,12 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from evaluation.squad import find_squad, read_jsonl  # noqa: E402
 from ingest import Ingestor  # noqa: E402
 from ingest.chunking import Chunker  # noqa: E402
 from ingest.loaders import discover, load_file  # noqa: E402
 from ingest.pipeline import embedding_texts  # noqa: E402
 from rag.embedding import SentenceTransformerEmbedder  # noqa: E402
-from rag.evaluate import find_squad, read_jsonl  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
 
@@ -96,7 +96,7 @@ def run(settings: Settings, embedder: SentenceTransformerEmbedder, label: str) -
 
 def retrieval_quality(settings: Settings, data: Path, n: int) -> dict:
     """MRR@10 / R@1 / R@5 on the first n questions against this store."""
-    from rag.evaluate import evaluate
+    from evaluation.squad import evaluate
     from rag.pipeline import Pipeline
 
     qs = read_jsonl(data / "questions.jsonl")[:n]

@@ -24,7 +24,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.evaluate import find_squad, prepare_squad_store, read_jsonl, squad_settings  # noqa: E402
+from evaluation.squad import find_squad, prepare_squad_store, read_jsonl, squad_settings  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 

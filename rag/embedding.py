@@ -88,6 +88,25 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+@contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """No progress bar while the model loads: transformers draws a "Loading weights" bar for
+    a local load that takes milliseconds, and it would land on the stderr of every `newsrag
+    ask`. Only bars are switched off (and back on after); errors and warnings still show."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - sentence-transformers depends on transformers
+        yield
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model with a lock around encode.
 
@@ -101,7 +120,8 @@ class SentenceTransformerEmbedder:
         target, self.name = resolve_model(model)
         is_local = Path(target).exists()
         try:
-            self._model = SentenceTransformer(target, device="cpu", local_files_only=True)
+            with _quiet_loading():
+                self._model = SentenceTransformer(target, device="cpu", local_files_only=True)
         except Exception as exc:
             where = "local directory" if is_local else "model hub name (offline: not cached)"
             raise EmbeddingError(

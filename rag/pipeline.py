@@ -52,7 +52,7 @@ class Pipeline:
             self.bm25,
             reranker or get_reranker(settings.cross_encoder_path),
         )
-        self.answerer: Answerer = answerer or default_answerer(settings)
+        self.answerer: Answerer = answerer or default_answerer(settings, self.embedder)
 
     def retrieve(
         self,
@@ -117,11 +117,11 @@ def _pieces(text: str) -> Iterator[str]:
         yield chunk if i == 0 else " " + chunk
 
 
-def default_answerer(settings: Settings) -> Answerer:
+def default_answerer(settings: Settings, embedder: Embedder) -> Answerer:
     if settings.llm != "none":
         from rag.llm import build_llm_answerer  # optional dependency
 
-        return build_llm_answerer(settings)
+        return build_llm_answerer(settings, embedder)
     return ExtractiveAnswerer(settings)
 
 

@@ -205,7 +205,7 @@ def intruder(log_path: str, stop_path: str) -> None:
     """A second writer using the real command line (`newsrag ingest`, its exit codes), with
     the fake embedder put in place of the model."""
     import ingest
-    from rag import cli
+    from ui import cli
 
     log = Log(log_path)
     fake = FakeEmbedder()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from support import require
 
-from rag.evaluate import RankMetrics, citation_valid, contains_answer
+from evaluation.metrics import RankMetrics, citation_valid, contains_answer
 from rag.models import Answer, Citation
 
 SQUAD = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad-dev"
@@ -59,7 +59,7 @@ class TestMetrics:
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "rag.cli", "eval", *args],
+        [sys.executable, "-m", "ui.cli", "eval", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

@@ -224,7 +224,7 @@ class TestIngestRealModel:
             "NEWSRAG_STORE_DIR": str(settings.store_dir),
         }
         out = subprocess.run(
-            [sys.executable, "-m", "rag.cli", "ingest", "--json"],
+            [sys.executable, "-m", "ui.cli", "ingest", "--json"],
             env=env,
             capture_output=True,
             text=True,
@@ -236,7 +236,7 @@ class TestIngestRealModel:
         assert summary["added"] == 6 and summary["failed"] == 1
         assert summary["failures"][0]["path"].startswith("broken.jsonl:2")
         out = subprocess.run(
-            [sys.executable, "-m", "rag.cli", "ingest", "--dry-run"],
+            [sys.executable, "-m", "ui.cli", "ingest", "--dry-run"],
             env=env,
             capture_output=True,
             text=True,
@@ -261,7 +261,7 @@ class TestIngestRealModel:
             "NEWSRAG_LEASE_EXPIRY": "3",  # its lease outlives it by at most 3 s
         }
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "-v", "ingest"],
+            [sys.executable, "-m", "ui.cli", "-v", "ingest"],
             env=env,
             stderr=subprocess.PIPE,
             text=True,
@@ -295,7 +295,7 @@ class TestModelConfiguration:
                "NEWSRAG_STORE_DIR": str(settings.store_dir),
                "NEWSRAG_EMBED_MODEL": "some-org/not-a-cached-model"}
         t0 = time.monotonic()
-        out = subprocess.run([sys.executable, "-m", "rag.cli", "ingest"], env=env,
+        out = subprocess.run([sys.executable, "-m", "ui.cli", "ingest"], env=env,
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 2
         assert "some-org/not-a-cached-model" in out.stderr and "hub" in out.stderr
@@ -305,6 +305,6 @@ class TestModelConfiguration:
 
     def test_bad_setting_is_named(self, settings: Settings) -> None:
         env = {**os.environ, "NEWSRAG_CHUNK_SIZE": "lots"}
-        out = subprocess.run([sys.executable, "-m", "rag.cli", "ingest", "--dry-run"], env=env,
+        out = subprocess.run([sys.executable, "-m", "ui.cli", "ingest", "--dry-run"], env=env,
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 2 and "NEWSRAG_CHUNK_SIZE" in out.stderr

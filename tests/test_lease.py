@@ -248,7 +248,7 @@ def test_sigkilled_holder_is_replaced_within_expiry_plus_one_renewal(
 @slow
 def test_cli_exit_code_4_then_wait(settings: Settings) -> None:
     write_corpus(settings.corpus_dir, ["harbour-bridge.md"])
-    cmd = [sys.executable, "-m", "rag.cli", "ingest"]
+    cmd = [sys.executable, "-m", "ui.cli", "ingest"]
     with lease_for(settings, "newsrag fetch --feed x"):
         out = subprocess.run(cmd, env=env_for(settings), capture_output=True, text=True, timeout=120)
         assert out.returncode == 4, out.stderr

@@ -234,6 +234,47 @@ def test_unsupported_sentences_can_be_marked(base_settings, real_embedder) -> No
     assert_checked(answer)
 
 
+class RecordingEmbedder:
+    """The real model, recording what it is asked to encode."""
+
+    def __init__(self, inner) -> None:  # noqa: ANN001
+        self.inner = inner
+        self.name, self.dim, self.max_tokens = inner.name, inner.dim, inner.max_tokens
+        self.texts: list[str] = []
+
+    def encode(self, texts: list[str], *, show_progress: bool = False):  # noqa: ANN201
+        self.texts.extend(texts)
+        return self.inner.encode(texts, show_progress=show_progress)
+
+    def count_tokens(self, text: str) -> int:
+        return self.inner.count_tokens(text)
+
+
+def test_the_llm_answerer_checks_citations_with_the_pipelines_embedder(
+    base_settings, real_embedder, monkeypatch
+) -> None:
+    import rag.embedding
+    from rag.pipeline import Pipeline
+
+    def second_load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the answerer loaded a second embedding model")
+
+    monkeypatch.setattr(rag.embedding, "get_embedder", second_load, raising=False)
+    embedder = RecordingEmbedder(real_embedder)
+    reply = "The bridge will cost about 84 million pounds [2]."
+    with ScriptedServer(reply) as server:
+        s = base_settings.model_copy(
+            update={"llm": "openai-like", "llm_url": server.url, "llm_timeout": 20}
+        )
+        pipe = Pipeline(s, embedder=embedder)  # the default answerer for this backend
+        answer = pipe.answer(QUESTION)
+    assert pipe.answerer.embedder is embedder
+    assert "84 million pounds" in answer.text
+    assert_checked(answer)
+    # The draft's sentence was embedded by the pipeline's model for the citation check.
+    assert any("84 million pounds" in t for t in embedder.texts)
+
+
 @pytest.mark.parametrize("reply", ["", "Lorem ipsum dolor sit amet, consectetur [1]."])
 def test_garbage_gives_the_extractive_answer(base_settings, real_embedder, reply) -> None:
     from rag.answer import ExtractiveAnswerer

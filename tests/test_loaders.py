@@ -14,6 +14,7 @@ import pypdf
 import pytest
 
 from ingest.loaders import (
+    LOADERS,
     SUPPORTED_EXTENSIONS,
     LoadError,
     LoadResult,
@@ -164,6 +165,32 @@ class TestDiscover:
             ".jsonl",
             ".pdf",
         }
+
+
+class TestFormatTable:
+    """`LOADERS` is the one place a format is wired in: discovery and loading both follow it."""
+
+    def test_every_extension_is_discovered_and_read_by_its_own_format(self, tmp_path: Path) -> None:
+        samples: dict[str, tuple[str | bytes, str]] = {  # extension → (content, expected text)
+            ".txt": ("<b>Raw</b> **text** stays.", "<b>Raw</b> **text** stays."),
+            ".md": ("**Bold** text.", "Bold text."),
+            ".markdown": ("_Em_ text.", "Em text."),
+            ".html": ("<p><b>Bold</b> page.</p><script>x()</script>", "Bold page."),
+            ".htm": ("<p><i>Old</i> page.</p>", "Old page."),
+            ".json": ('{"title": "T", "text": "Json body."}', "Json body."),
+            ".jsonl": ('{"title": "T", "text": "Line body."}\n', "Line body."),
+            ".pdf": (make_pdf(["Pdf body."]), "Pdf body."),
+        }
+        assert set(samples) == set(LOADERS)  # a new format comes with its sample here
+        paths = {ext: write(tmp_path, f"a{ext}", content) for ext, (content, _) in samples.items()}
+        assert discover(tmp_path) == (sorted(paths.values()), [])
+        for ext, (_, expected) in samples.items():
+            assert load_one(paths[ext]).text == expected, ext
+
+    def test_extension_case_does_not_matter(self, tmp_path: Path) -> None:
+        path = write(tmp_path, "PAGE.HTML", "<p><b>Shouting</b> name.</p>")
+        assert discover(tmp_path) == ([path], [])
+        assert load_one(path).text == "Shouting name."
 
 
 class TestText:
@@ -627,24 +654,24 @@ class TestBadInput:
     def test_unexpected_exception_wrapped(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        import ingest.loaders as loaders
+        from ingest.loaders import html
 
         def boom(*args: object, **kwargs: object) -> None:
             raise RuntimeError("parser exploded")
 
-        monkeypatch.setattr(loaders, "BeautifulSoup", boom)
+        monkeypatch.setattr(html, "BeautifulSoup", boom)
         err = load_error(write(tmp_path, "p.html", "<p>x</p>"))
         assert (err.path, err.reason) == ("p.html", "unreadable: parser exploded")
 
     def test_unexpected_exception_in_one_record_is_a_problem(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        import ingest.loaders as loaders
+        from ingest.loaders import html
 
         def boom(markup: str) -> str:
             raise RuntimeError("bad html")
 
-        monkeypatch.setattr(loaders, "_html_to_text", boom)
+        monkeypatch.setattr(html, "html_to_text", boom)
         lines = [{"text": "<p>html body</p>"}, {"text": "Plain body."}]
         result = load(write(tmp_path, "d.jsonl", "\n".join(json.dumps(x) for x in lines)))
         assert [a.text for a in result.articles] == ["Plain body."]

@@ -165,7 +165,7 @@ class TestAskCommand:
             "NEWSRAG_COLLECTION": settings.collection,
         }
         return subprocess.run(
-            [sys.executable, "-m", "rag.cli", "ask", *args],
+            [sys.executable, "-m", "ui.cli", "ask", *args],
             env=env, capture_output=True, text=True, timeout=300,
         )
 
@@ -182,6 +182,14 @@ class TestAskCommand:
         out = self.run(news_settings, "Who won the chess title?", "--json", "--source", "Coastal Herald")
         data = json.loads(out.stdout)
         assert data["citations"][0]["doc_id"] == "chess-final.md"
+
+    def test_ask_prints_no_progress_bar(self, news_settings: Settings) -> None:
+        """Loading the model is not long work: stderr stays clean for scripts and terminals."""
+        out = self.run(news_settings, "How much will the harbour bridge cost?")
+        assert out.returncode == 0, out.stderr
+        assert "84 million" in out.stdout
+        assert "Loading weights" not in out.stderr
+        assert "it/s]" not in out.stderr and "%|" not in out.stderr, out.stderr
 
     def test_no_store_is_a_clear_error(self, tmp_path: Path) -> None:
         settings = Settings(corpus_dir=tmp_path / "c", store_dir=tmp_path / "none")

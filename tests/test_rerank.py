@@ -100,7 +100,7 @@ class TestRetrievalWithReranker:
             "NEWSRAG_CROSS_ENCODER_PATH": "/no/such/cross-encoder",
         }
         out = subprocess.run(
-            [sys.executable, "-m", "rag.cli", "ask", "What will the bridge cost?"],
+            [sys.executable, "-m", "ui.cli", "ask", "What will the bridge cost?"],
             env=env, capture_output=True, text=True, timeout=300,
         )
         assert out.returncode == 2

@@ -11,10 +11,10 @@ import datetime as dt
 import pytest
 
 from ingest.summary import Failure, IngestSummary
-from rag.examples import example_questions, question_from_title
 from rag.models import Answer, Citation, DocumentInfo
 from ui import render
 from ui.auth import auth_checker, load_credentials
+from ui.examples import example_questions, question_from_title
 from ui.filters import build_filters
 
 ARTICLE = "Intro sentence. The minister said rates will rise in May. Closing words."

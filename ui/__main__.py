@@ -5,7 +5,7 @@ Delegates to the CLI so both entry points share argument parsing, logging set-up
 
 import sys
 
-from rag.cli import main
+from ui.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["serve", *sys.argv[1:]]))

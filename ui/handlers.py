@@ -17,11 +17,11 @@ import gradio as gr
 from ingest import delete_document, ingest_corpus
 from ingest.summary import IngestSummary
 from rag import ChatSession, get_pipeline
-from rag.examples import example_questions
 from rag.lease import LeaseHeldError
 from rag.models import Answer
 from rag.settings import Settings
 from ui import render
+from ui.examples import example_questions
 from ui.filters import build_filters
 from ui.uploads import save_uploads
 

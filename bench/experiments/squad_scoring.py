@@ -7,8 +7,8 @@ words, snowball stemmer, title + text) of every question against every passage. 
 question, forms the candidate pool (dense top-N union BM25 top-N), runs `rag.scoring` on it as
 the query pipeline will, and reports MRR@10, R@1/5/10 (BM25 alone, dense alone, RRF, z-score
 fusion), answer containment with 1-3 sentences, and abstention (SQuAD, SQuAD with the gold
-passage removed, tests/unanswerable.jsonl), on a dev split (questions of the first 10 titles,
-the only ones used for tuning), on the other 38 titles, and on all.
+passage removed, evaluation/data/unanswerable.jsonl), on a dev split (questions of the first
+10 titles, the only ones used for tuning), on the other 38 titles, and on all.
 
     .venv/bin/python bench/experiments/squad_scoring.py [--tune] [--n 30] [--chunk-mean]
 
@@ -16,8 +16,8 @@ the only ones used for tuning), on the other 38 titles, and on all.
 --tune-abstain only the abstention model (logistic regression over rag.scoring.ABSTAIN_FEATURES,
 questions of the first 24 titles vs. the same questions with their gold passage removed,
 threshold at 2.5% of those positives); without them the defaults of rag.scoring are evaluated.
-Abstention is reported on SQuAD, on gold-removed SQuAD questions, on tests/unanswerable.jsonl
-and on bench/data/unanswerable-heldout.jsonl.
+Abstention is reported on SQuAD, on gold-removed SQuAD questions, on the two unanswerable sets
+evaluation/data/unanswerable.jsonl and evaluation/data/unanswerable-heldout.jsonl.
 
 What was measured on the way (all questions, MRR@10 / R@1 / R@5):
 - BM25 alone .843/.776/.931 (k1/b variants 0.9/0.4, 1.2/0.75, 1.2/0.9, 2.0/0.75 within
@@ -39,14 +39,14 @@ What was measured on the way (all questions, MRR@10 / R@1 / R@5):
   other 38 titles (i.e. on the test) .9747; plus a learned diagonal bilinear question x best-
   sentence term (384 weights, listwise on dev) .9735. MiniLM + BM25 signals top out under .975.
 - abstention (--tune-abstain, 2026-11-30): the first model (sent1, coverage, rarest missing
-  term) abstained on .48 of tests/unanswerable.jsonl (near-topic .20) and .35 of the held-out
-  set; six features (+ number/name missing, score margin, term missing from the top three)
+  term) abstained on .48 of evaluation/data/unanswerable.jsonl (near-topic .20) and .35 of the
+  held-out set; six features (+ number/name missing, score margin, term missing from the top three)
   .58 (near-topic .37) and .525 (near-topic .47); the current seven (+ typed evidence) .64
   (near-topic .47) and .575 (near-topic .53), gold-removed questions of the other 24 titles
   .371 -> .410, all at ~2.5% SQuAD abstention. Adding the question-times-sentence vector
   product (384 weights) reached .70 on the first set but .53 on the held-out one with 3.3%
   SQuAD abstention: it overfits SQuAD's style and was not kept. The threshold trades directly:
-  letting 3.3% of SQuAD abstain gives ~.70 on tests/unanswerable.jsonl, 5.0% ~.76.
+  letting 3.3% of SQuAD abstain gives ~.70 on evaluation/data/unanswerable.jsonl, 5.0% ~.76.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ DATA = Path(os.environ.get("SQUAD_DIR", ROOT.parent / "shared" / "data" / "squad
 CACHE = Path(os.environ.get("NEWSRAG_EXP_CACHE", "/tmp/newsrag-exp"))
 DEV_TITLES = 10  # the fusion weights were tuned on the questions of these titles only
 ABSTAIN_TITLES = 24  # the abstention model was fitted on these (half of the 48)
-HELDOUT = ROOT / "bench" / "data" / "unanswerable-heldout.jsonl"
+UNANSWERABLE = ROOT / "evaluation" / "data" / "unanswerable.jsonl"
+HELDOUT = ROOT / "evaluation" / "data" / "unanswerable-heldout.jsonl"
 
 log = logging.getLogger("squad_scoring")
 
@@ -219,20 +220,6 @@ def pool_ids(bm25_row: np.ndarray, dense_row: np.ndarray, n: int) -> np.ndarray:
     top_b = top_b[bm25_row[top_b] > 0]
     top_d = np.argpartition(-dense_row, n)[:n]
     return np.union1d(top_b, top_d)
-
-
-def build(pool: Pool, questions, q_vec, bm25, dense, *, n: int, sent_vec=None, desc="features"):
-    """Per question: candidate passage ids, raw features, and the candidate objects' overlaps."""
-    from rag import scoring
-
-    out = []
-    for qi, q in enumerate(tqdm(questions, desc=desc, mininterval=2)):
-        ids = pool_ids(bm25[qi], dense[qi], n)
-        cands = [pool.candidate(p, q_vec[qi], bm25[qi, p], dense[qi, p], sent_vec) for p in ids]
-        terms = scoring.question_terms(q["question"])
-        feats = scoring.candidate_features(cands, terms, idf=pool.idf)
-        out.append((ids, feats))
-    return out
 
 
 def pad(feat_list, gold):
@@ -502,8 +489,8 @@ def main() -> None:
     ab = un_conf < model.threshold
     ho_conf, ho_kind = unanswerable(pool, passages, fw, args.n, chunk_vec, model, HELDOUT)
     for name, a, kinds in (
-        ("tests/unanswerable.jsonl", ab, un_kind),
-        ("bench/data/unanswerable-heldout.jsonl", ho_conf < model.threshold, ho_kind),
+        ("evaluation/data/unanswerable.jsonl", ab, un_kind),
+        ("evaluation/data/unanswerable-heldout.jsonl", ho_conf < model.threshold, ho_kind),
     ):
         print(
             f"  {name}: all {a.mean():.3f}  "
@@ -545,14 +532,14 @@ def fit_abstain(pos: np.ndarray, neg: np.ndarray, *, target: float = 0.025):
 
 
 def unanswerable(pool: Pool, passages, fw, n, chunk_vec, model, path: Path | None = None):
-    """Confidence of each question of an unanswerable set (tests/unanswerable.jsonl by
+    """Confidence of each question of an unanswerable set (evaluation/data/unanswerable.jsonl by
     default) against the SQuAD pool."""
     import bm25s
     import Stemmer
 
     from rag import scoring
 
-    items = [json.loads(line) for line in open(path or ROOT / "tests" / "unanswerable.jsonl")]
+    items = [json.loads(line) for line in open(path or UNANSWERABLE)]
     texts = [u["question"] for u in items]
     qv = _embedder().encode(texts)
     stemmer = Stemmer.Stemmer("english")

@@ -11,16 +11,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rag.models import Answer
+from evaluation.metrics import (
+    RankMetrics,
+    citation_valid,
+    contains_answer,
+    read_jsonl,
+    unanswerable_sets,
+)
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,10 +35,6 @@ DEFAULT_SQUAD_DIRS = (
     REPO_ROOT.parent / "shared" / "data" / "squad-dev",
 )
 SQUAD_DUMP = "squad-passages.jsonl"
-UNANSWERABLE = REPO_ROOT / "tests" / "unanswerable.jsonl"
-# Written after the first abstention model, before its successor's features were chosen, and
-# never used to fit anything: a check that abstention generalizes beyond the first set.
-UNANSWERABLE_HELDOUT = REPO_ROOT / "bench" / "data" / "unanswerable-heldout.jsonl"
 
 
 def find_squad(data: Path | None) -> Path:
@@ -44,11 +44,6 @@ def find_squad(data: Path | None) -> Path:
     raise ValueError(
         "SQuAD data not found: pass --data DIR holding passages.jsonl and questions.jsonl"
     )
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
 
 
 def squad_settings(settings: Settings, store_dir: Path | None) -> Settings:
@@ -78,47 +73,6 @@ def prepare_squad_store(settings: Settings, data: Path) -> Settings:
 
 def gold_doc_id(passage_id: str) -> str:
     return f"{SQUAD_DUMP}#{passage_id}"
-
-
-def contains_answer(text: str, answers: list[str]) -> bool:
-    norm = _norm(text)
-    return any(_norm(a) in norm for a in answers if a.strip())
-
-
-def _norm(text: str) -> str:
-    text = re.sub(r"\[\d+\]", " ", text.lower())
-    return " ".join(text.split())
-
-
-def citation_valid(answer: Answer) -> list[bool]:
-    return [bool(c.quote) and c.quote in c.passage for c in answer.citations]
-
-
-@dataclass
-class RankMetrics:
-    reciprocal: list[float] = field(default_factory=list)
-    hit1: list[bool] = field(default_factory=list)
-    hit5: list[bool] = field(default_factory=list)
-    hit10: list[bool] = field(default_factory=list)
-
-    def add(self, ranked_doc_ids: list[str], gold: str) -> None:
-        seen: list[str] = list(dict.fromkeys(ranked_doc_ids))[:10]
-        rank = seen.index(gold) + 1 if gold in seen else 0
-        self.reciprocal.append(1.0 / rank if rank else 0.0)
-        self.hit1.append(rank == 1)
-        self.hit5.append(0 < rank <= 5)
-        self.hit10.append(0 < rank <= 10)
-
-    def summary(self) -> dict[str, float]:
-        def mean(xs: list) -> float:
-            return round(float(np.mean(xs)), 4) if xs else 0.0
-
-        return {
-            "mrr_at_10": mean(self.reciprocal),
-            "recall_at_1": mean(self.hit1),
-            "recall_at_5": mean(self.hit5),
-            "recall_at_10": mean(self.hit10),
-        }
 
 
 def evaluate(
@@ -229,14 +183,7 @@ def run_eval_cli(args: argparse.Namespace, settings: Settings) -> int:
         data = find_squad(args.data)
         s = prepare_squad_store(squad_settings(settings, args.store_dir), data)
         questions = load_squad_questions(data, args.limit)
-        unanswerable = {
-            name: read_jsonl(path)
-            for name, path in (
-                ("unanswerable", UNANSWERABLE),
-                ("unanswerable_heldout", UNANSWERABLE_HELDOUT),
-            )
-            if path.exists()
-        }
+        unanswerable = unanswerable_sets()
     else:
         path = Path(args.dataset)
         if not path.exists():
@@ -249,7 +196,7 @@ def run_eval_cli(args: argparse.Namespace, settings: Settings) -> int:
         unanswerable = None
     pipeline = Pipeline(s)
     if args.llm:
-        from rag.llm_eval import evaluate_llm
+        from evaluation.llm import evaluate_llm
 
         extractive = Pipeline(s.model_copy(update={"llm": "none"}))
         metrics = evaluate_llm(pipeline, extractive, questions)
@@ -263,7 +210,7 @@ def run_eval_cli(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def format_metrics(m: dict[str, Any]) -> str:
-    if "table" in m:  # the LLM comparison (rag.llm_eval) formats itself
+    if "table" in m:  # the LLM comparison (evaluation.llm) formats itself
         return str(m["table"])
     lines = [f"questions: {m.get('questions')}"]
     rows = [("newsrag (hybrid)", m)] + [

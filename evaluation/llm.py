@@ -4,7 +4,7 @@ Both answerers see the same retrieval for each question (retrieved once), so the
 of the answers alone. Per system:
 
 - `containment`: share of questions whose answer text contains a gold answer (the measure of
-  `rag.evaluate`);
+  `evaluation.squad`);
 - `citation_validity`: share of citations whose quote is a verbatim part of its passage and that
   were checked, over answers whose every `[n]` resolves to a citation;
 - `supported`: share of answer sentences that the passage they cite supports (the
@@ -20,55 +20,17 @@ markers point at a passage that supports the sentence, and its containment.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from evaluation.metrics import citations_valid, contains_answer, sentence_support
 from rag import citecheck
 from rag.models import Answer
-from rag.sentences import split_sentences
 
 log = logging.getLogger(__name__)
-
-_NUMBER = re.compile(r"\[(\d+)\]")
-
-
-def _contains(text: str, answers: Sequence[str]) -> bool:
-    from rag.evaluate import contains_answer  # the lead's measure, so numbers agree
-
-    return contains_answer(text, list(answers))
-
-
-def answer_sentences(answer: Answer) -> list[tuple[str, list[int]]]:
-    return [(d.text, d.cited) for d in citecheck.split_draft(answer.text)]
-
-
-def sentence_support(answer: Answer, idf: dict[str, float] | None = None) -> list[float]:
-    """Support of each sentence of a final answer by the citation(s) it carries (0 if none)."""
-    by_number = {c.number: c for c in answer.citations}
-    out: list[float] = []
-    for text, cited in answer_sentences(answer):
-        best = 0.0
-        for n in cited:
-            c = by_number.get(n)
-            if c is None:
-                continue
-            ev = citecheck.Evidence(c.title, split_sentences(c.passage) or [c.passage])
-            s_pass = citecheck.support_matrix(text, [ev], idf=idf)[0]
-            best = max(best, float(s_pass.max(initial=0.0)))
-        out.append(best)
-    return out
-
-
-def citations_valid(answer: Answer) -> tuple[int, int]:
-    """(valid citations, citations); an answer with a dangling [n] counts all as invalid."""
-    numbers = {c.number for c in answer.citations}
-    dangling = any(int(n) not in numbers for n in _NUMBER.findall(answer.text))
-    ok = sum(1 for c in answer.citations if c.checked and c.quote and c.quote in c.passage)
-    return (0 if dangling else ok), len(answer.citations)
 
 
 class _Tally:
@@ -82,7 +44,7 @@ class _Tally:
         self.latency: list[float] = []
 
     def add(self, answer: Answer, answers: Sequence[str], ms: float, idf, threshold) -> None:
-        self.contained.append(not answer.abstained and _contains(answer.text, answers))
+        self.contained.append(not answer.abstained and contains_answer(answer.text, list(answers)))
         v, n = citations_valid(answer)
         self.valid += v
         self.cited += n
@@ -160,7 +122,7 @@ def evaluate_llm(
         draft = "".join(parts)
         asked = "llm_ms" in final.timings  # set only when the model wrote a draft
         if asked:
-            draft_contained.append(_contains(draft, answers))
+            draft_contained.append(contains_answer(draft, list(answers)))
             passages = retrieval.passages[:CONTEXT_PASSAGES]
             evidence = [_evidence(p) for p in passages]
             for ds in citecheck.split_draft(draft):

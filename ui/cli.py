@@ -1,4 +1,4 @@
-"""`newsrag` command line: thin wrappers over `ingest` and `rag` with trustworthy exit codes.
+"""`newsrag` command line over `ingest`, `rag` and `evaluation`, with trustworthy exit codes.
 
 Exit codes: 0 success (including an abstained answer); 1 some files failed to ingest (the rest
 was ingested); 2 usage or configuration error (no store yet, mismatched store, bad date);
@@ -179,7 +179,7 @@ def _serve(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
 
 
 def _eval(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
-    from rag.evaluate import run_eval_cli
+    from evaluation.squad import run_eval_cli
 
     return run_eval_cli(args, settings)
 

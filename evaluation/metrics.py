@@ -1,0 +1,110 @@
+"""Measures shared by the evaluations (`evaluation.squad`, `evaluation.llm`), so every number
+called "containment" or "citation validity" is computed one way."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag import citecheck
+from rag.models import Answer
+from rag.sentences import split_sentences
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def unanswerable_sets() -> dict[str, list[dict[str, Any]]]:
+    """The questions no corpus here answers, shipped as package data: `unanswerable` (used to
+    check abstention while it was designed) and `unanswerable_heldout` (written after the first
+    abstention model, before its successor's features were chosen, and never used to fit
+    anything: a check that abstention generalizes beyond the first set)."""
+    data = resources.files("evaluation") / "data"
+    return {
+        name: [json.loads(line) for line in (data / file).read_text("utf-8").splitlines() if line]
+        for name, file in (
+            ("unanswerable", "unanswerable.jsonl"),
+            ("unanswerable_heldout", "unanswerable-heldout.jsonl"),
+        )
+    }
+
+
+def contains_answer(text: str, answers: list[str]) -> bool:
+    norm = _norm(text)
+    return any(_norm(a) in norm for a in answers if a.strip())
+
+
+def _norm(text: str) -> str:
+    text = re.sub(r"\[\d+\]", " ", text.lower())
+    return " ".join(text.split())
+
+
+def citation_valid(answer: Answer) -> list[bool]:
+    return [bool(c.quote) and c.quote in c.passage for c in answer.citations]
+
+
+@dataclass
+class RankMetrics:
+    reciprocal: list[float] = field(default_factory=list)
+    hit1: list[bool] = field(default_factory=list)
+    hit5: list[bool] = field(default_factory=list)
+    hit10: list[bool] = field(default_factory=list)
+
+    def add(self, ranked_doc_ids: list[str], gold: str) -> None:
+        seen: list[str] = list(dict.fromkeys(ranked_doc_ids))[:10]
+        rank = seen.index(gold) + 1 if gold in seen else 0
+        self.reciprocal.append(1.0 / rank if rank else 0.0)
+        self.hit1.append(rank == 1)
+        self.hit5.append(0 < rank <= 5)
+        self.hit10.append(0 < rank <= 10)
+
+    def summary(self) -> dict[str, float]:
+        def mean(xs: list) -> float:
+            return round(float(np.mean(xs)), 4) if xs else 0.0
+
+        return {
+            "mrr_at_10": mean(self.reciprocal),
+            "recall_at_1": mean(self.hit1),
+            "recall_at_5": mean(self.hit5),
+            "recall_at_10": mean(self.hit10),
+        }
+
+
+_NUMBER = re.compile(r"\[(\d+)\]")
+
+
+def answer_sentences(answer: Answer) -> list[tuple[str, list[int]]]:
+    return [(d.text, d.cited) for d in citecheck.split_draft(answer.text)]
+
+
+def sentence_support(answer: Answer, idf: dict[str, float] | None = None) -> list[float]:
+    """Support of each sentence of a final answer by the citation(s) it carries (0 if none)."""
+    by_number = {c.number: c for c in answer.citations}
+    out: list[float] = []
+    for text, cited in answer_sentences(answer):
+        best = 0.0
+        for n in cited:
+            c = by_number.get(n)
+            if c is None:
+                continue
+            ev = citecheck.Evidence(c.title, split_sentences(c.passage) or [c.passage])
+            s_pass = citecheck.support_matrix(text, [ev], idf=idf)[0]
+            best = max(best, float(s_pass.max(initial=0.0)))
+        out.append(best)
+    return out
+
+
+def citations_valid(answer: Answer) -> tuple[int, int]:
+    """(valid citations, citations); an answer with a dangling [n] counts all as invalid."""
+    numbers = {c.number for c in answer.citations}
+    dangling = any(int(n) not in numbers for n in _NUMBER.findall(answer.text))
+    ok = sum(1 for c in answer.citations if c.checked and c.quote and c.quote in c.passage)
+    return (0 if dangling else ok), len(answer.citations)
