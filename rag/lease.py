@@ -98,7 +98,7 @@ class Holder:
     host: str
     pid: int
     command: str
-    taken_at: float
+    taken_at: float  # seconds since the epoch, whole milliseconds (see `_ms`)
     expires_at: float
     state: str  # "claim" while contending, "held" once acquired
 
@@ -114,8 +114,10 @@ class Holder:
             "host": self.host,
             "pid": self.pid,
             "command": self.command,
-            "taken_at": self.taken_at,
-            "expires_at": self.expires_at,
+            # Integer milliseconds: Chroma does not return floats bit for bit (a read-back
+            # time can differ in the last digit), and every comparison must see one value.
+            "taken_ms": round(self.taken_at * 1000),
+            "expires_ms": round(self.expires_at * 1000),
             "state": self.state,
         }
 
@@ -126,10 +128,15 @@ class Holder:
             host=str(meta.get("host", "?")),
             pid=int(meta.get("pid", 0) or 0),
             command=str(meta.get("command", "")),
-            taken_at=float(meta.get("taken_at", 0.0) or 0.0),
-            expires_at=float(meta.get("expires_at", 0.0) or 0.0),
+            taken_at=int(meta.get("taken_ms", 0) or 0) / 1000,
+            expires_at=int(meta.get("expires_ms", 0) or 0) / 1000,
             state=str(meta.get("state", "claim")),
         )
+
+
+def _ms(t: float) -> float:
+    """`t` rounded to whole milliseconds, exactly as it reads back from a lease record."""
+    return round(t * 1000) / 1000
 
 
 def _clock(t: float) -> str:
@@ -261,9 +268,15 @@ class Lease:
             held = [h for h in self._live() if h.state == "held"]
             if held:  # no need to contend with a running job
                 return held[0]
-            now = time.time()
+            now = _ms(time.time())
             mine = Holder(
-                uuid.uuid4().hex, self.host, self.pid, self.command, now, now + self.expiry, "claim"
+                uuid.uuid4().hex,
+                self.host,
+                self.pid,
+                self.command,
+                now,
+                _ms(now + self.expiry),
+                "claim",
             )
             with _own_lock:
                 _own_tokens.add(mine.token)
@@ -305,7 +318,7 @@ class Lease:
 
     def _stamp(self, h: Holder, state: str) -> Holder:
         return Holder(
-            h.token, h.host, h.pid, h.command, h.taken_at, time.time() + self.expiry, state
+            h.token, h.host, h.pid, h.command, h.taken_at, _ms(time.time() + self.expiry), state
         )
 
     def _write(self, h: Holder) -> None:
@@ -369,7 +382,7 @@ class Lease:
                 (
                     h
                     for h in self._live()
-                    if h.state == "held" and (h.taken_at, h.token) > key
+                    if h.token != me.token and h.state == "held" and (h.taken_at, h.token) > key
                 ),
                 None,
             )

@@ -99,6 +99,17 @@ def test_renewed_while_held_and_taken_over_once_expired(settings: Settings) -> N
         holder._me = None
 
 
+def test_many_renewals_never_mistake_our_own_record_for_a_rival(settings: Settings) -> None:
+    """Chroma returns floats with a last digit changed now and then; a holder must still
+    recognize its own record (times are stored as integer milliseconds)."""
+    lease = lease_for(settings, expiry=0.3).acquire()
+    try:
+        time.sleep(5)  # about 50 renewals
+        lease.check()
+    finally:
+        lease.release()
+
+
 def test_ingest_holds_the_lease_through_a_rebuild(settings: Settings, fake_embedder) -> None:
     """--rebuild drops the manifest collection: the lease record must be back at once."""
     write_corpus(settings.corpus_dir, ["harbour-bridge.md", "chess-final.md"])
