@@ -66,14 +66,18 @@ def test_writer_readers_and_intruder_under_load(
 
     def start(*args: str) -> subprocess.Popen:
         err = open(tmp_path / f"{args[0]}.err", "w")  # noqa: SIM115 - closed with the process
-        return subprocess.Popen([sys.executable, worker, *args], env=env, stderr=err,
-                                stdout=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, worker, *args], env=env, stderr=err, stdout=subprocess.DEVNULL
+        )
 
     readers = start("readers", str(logs["readers"]), str(stop), "8")
     procs = [readers]
     try:
-        wait_for(lambda: any(r["event"] == "ready" for r in read_log(logs["readers"])), 120,
-                 "the readers to load")
+        wait_for(
+            lambda: any(r["event"] == "ready" for r in read_log(logs["readers"])),
+            120,
+            "the readers to load",
+        )
         intruder = start("intruder", str(logs["intruder"]), str(stop))
         writer = start("writer", str(logs["writer"]), str(CYCLES), "7")
         procs += [intruder, writer]
@@ -93,8 +97,11 @@ def test_writer_readers_and_intruder_under_load(
     wlog, rlog, ilog = (read_log(logs[k]) for k in ("writer", "readers", "intruder"))
     cycles = [e for e in wlog if e["event"] == "cycle"]
     assert len(cycles) == CYCLES and wlog[-1]["event"] == "done"
-    lost = [(e["cycle"], e["lost"], e["extra"], e["stale"]) for e in cycles
-            if e["lost"] or e["extra"] or e["stale"]]
+    lost = [
+        (e["cycle"], e["lost"], e["extra"], e["stale"])
+        for e in cycles
+        if e["lost"] or e["extra"] or e["stale"]
+    ]
     assert not lost, f"store differed from the corpus after a cycle: {lost[:5]}"
 
     # When each version became visible: the writer's and the intruder's commits.

@@ -42,14 +42,36 @@ published: 2024-05-01
 The keeper of the Port Ellery lighthouse retired on Friday after forty years of service.
 """
 EXTENSIONS = [".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".pdf"]
-META_KEYS = ["title", "text", "body", "content", "published", "date", "source", "url", "author",
-             "id", "doc_id", "articles", "items", "data", "headline", "paragraphs", "html"]
+META_KEYS = [
+    "title",
+    "text",
+    "body",
+    "content",
+    "published",
+    "date",
+    "source",
+    "url",
+    "author",
+    "id",
+    "doc_id",
+    "articles",
+    "items",
+    "data",
+    "headline",
+    "paragraphs",
+    "html",
+]
 
 # ----- strategies ------------------------------------------------------------------------------
 words = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), words,
-    st.dates().map(str), st.sampled_from(["2024-02-30", "yesterday", "-1", "1e309", "\ud800"]),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    words,
+    st.dates().map(str),
+    st.sampled_from(["2024-02-30", "yesterday", "-1", "1e309", "\ud800"]),
 )
 json_values = st.recursive(
     scalars,
@@ -78,8 +100,10 @@ def deep_json(draw) -> str:  # noqa: ANN001
 def huge_json(draw) -> str:  # noqa: ANN001
     n = draw(st.integers(0, 40))
     body = " ".join(["word"] * draw(st.integers(0, 30_000)))
-    recs = [{"id": f"r{i}", "title": f"record {i}", "text": body if i == 0 else f"text {i}."}
-            for i in range(n)]
+    recs = [
+        {"id": f"r{i}", "title": f"record {i}", "text": body if i == 0 else f"text {i}."}
+        for i in range(n)
+    ]
     if draw(st.booleans()):
         return "\n".join(json.dumps(r) for r in recs)
     return json.dumps({"articles": recs})
@@ -93,12 +117,34 @@ def jsonl(draw) -> str:  # noqa: ANN001
 
 
 HTML_BITS = [
-    "<script>alert('x')</script>", "<script>document.write('<p>hidden</p>')", "<style>p{}</style>",
-    "<style>", "<iframe src='http://evil.example'></iframe>", "<iframe>", "<p>", "</p>", "<div",
-    "</div></div>", "<!--", "-->", "<![CDATA[", "<title>", "</title>", "<h1>", "<br/>", "&amp;",
-    "&#0;", "&#xD800;", "<meta name='date' content='2024-99-99'>", "<article>", "<noscript>",
+    "<script>alert('x')</script>",
+    "<script>document.write('<p>hidden</p>')",
+    "<style>p{}</style>",
+    "<style>",
+    "<iframe src='http://evil.example'></iframe>",
+    "<iframe>",
+    "<p>",
+    "</p>",
+    "<div",
+    "</div></div>",
+    "<!--",
+    "-->",
+    "<![CDATA[",
+    "<title>",
+    "</title>",
+    "<h1>",
+    "<br/>",
+    "&amp;",
+    "&#0;",
+    "&#xD800;",
+    "<meta name='date' content='2024-99-99'>",
+    "<article>",
+    "<noscript>",
     '<script type="application/ld+json">{"@type": "NewsArticle", "headline": [1]}</script>',
-    '<script type="application/ld+json">{"@graph": [[[', "<html>", "<body hidden>", "<table><td>",
+    '<script type="application/ld+json">{"@graph": [[[',
+    "<html>",
+    "<body hidden>",
+    "<table><td>",
 ]
 
 
@@ -110,22 +156,37 @@ def html(draw) -> str:  # noqa: ANN001
 
 @st.composite
 def cut_pdf(draw) -> bytes:  # noqa: ANN001
-    pages = draw(st.lists(st.text("abcdefgh ()\\xyz.", min_size=1, max_size=30), min_size=1,
-                          max_size=3))
+    pages = draw(
+        st.lists(st.text("abcdefgh ()\\xyz.", min_size=1, max_size=30), min_size=1, max_size=3)
+    )
     data = make_pdf(pages, title=draw(st.one_of(st.none(), st.just("Title"))))
     cut = draw(st.integers(0, len(data)))
     if draw(st.booleans()):
         return data[:cut]
     junk = draw(st.binary(max_size=32))
-    return data[:cut] + junk + data[cut + len(junk):]
+    return data[:cut] + junk + data[cut + len(junk) :]
 
 
 @st.composite
 def front_matter(draw) -> str:  # noqa: ANN001
     body = draw(st.sampled_from(["", "Body text of the story.", "# Heading\n\nParagraph."]))
     if draw(st.booleans()):  # broken YAML between the fences
-        raw = draw(st.one_of(words, st.sampled_from(["[[[[", "a: [", ": :", "{a: b", "- - -",
-                                                    "a: &x [*x]", "title: !!python/object x"])))
+        raw = draw(
+            st.one_of(
+                words,
+                st.sampled_from(
+                    [
+                        "[[[[",
+                        "a: [",
+                        ": :",
+                        "{a: b",
+                        "- - -",
+                        "a: &x [*x]",
+                        "title: !!python/object x",
+                    ]
+                ),
+            )
+        )
         return f"---\n{raw}\n---\n{body}\n"
     meta = draw(st.dictionaries(st.sampled_from(META_KEYS), json_values, max_size=6))
     try:
@@ -167,8 +228,12 @@ corpus_files = st.one_of(
 @pytest.fixture(scope="module")
 def door_ingestor(tmp_path_factory: pytest.TempPathFactory) -> Ingestor:
     root = tmp_path_factory.mktemp("door")
-    s = Settings(corpus_dir=root / "corpus", store_dir=root / "store", collection="door",
-                 max_file_bytes=400_000)
+    s = Settings(
+        corpus_dir=root / "corpus",
+        store_dir=root / "store",
+        collection="door",
+        max_file_bytes=400_000,
+    )
     s.corpus_dir.mkdir()
     (s.corpus_dir / "a-good.md").write_text(GOOD)
     ing = Ingestor(s, embedder=FakeEmbedder())
@@ -203,14 +268,24 @@ def test_bad_files_never_break_ingest_nor_lose_the_good_article(
 
 # ----- the question door -----------------------------------------------------------------------
 STOP_WORDS = ["the", "a", "of", "and", "is", "what", "who", "to", "in", "it", "was", "on", "be"]
-SCRIPTS = st.sampled_from([(0x0600, 0x06FF), (0x0900, 0x097F), (0x4E00, 0x4FFF), (0x0400, 0x04FF),
-                           (0x0E00, 0x0E7F), (0x1F300, 0x1F5FF), (0x0590, 0x05FF)])
+SCRIPTS = st.sampled_from(
+    [
+        (0x0600, 0x06FF),
+        (0x0900, 0x097F),
+        (0x4E00, 0x4FFF),
+        (0x0400, 0x04FF),
+        (0x0E00, 0x0E7F),
+        (0x1F300, 0x1F5FF),
+        (0x0590, 0x05FF),
+    ]
+)
 
 
 @st.composite
 def questions(draw) -> str:  # noqa: ANN001
-    kind = draw(st.sampled_from(["text", "empty", "blank", "control", "stop", "script", "huge",
-                                 "real"]))
+    kind = draw(
+        st.sampled_from(["text", "empty", "blank", "control", "stop", "script", "huge", "real"])
+    )
     if kind == "text":
         return draw(st.text(max_size=200))
     if kind == "empty":
@@ -223,15 +298,23 @@ def questions(draw) -> str:  # noqa: ANN001
         return " ".join(draw(st.lists(st.sampled_from(STOP_WORDS), min_size=1, max_size=20)))
     if kind == "script":
         lo, hi = draw(SCRIPTS)
-        return draw(st.text(st.characters(min_codepoint=lo, max_codepoint=hi), min_size=1,
-                            max_size=80))
+        return draw(
+            st.text(st.characters(min_codepoint=lo, max_codepoint=hi), min_size=1, max_size=80)
+        )
     if kind == "huge":
         rng = random.Random(draw(st.integers(0, 2**32)))
         vocab = ["bridge", "harbour", "cost", "chess", "wheat", "\x00", "ü", "的", "?", "\n"]
         text = " ".join(rng.choice(vocab) for _ in range(25_000))
         return text[: draw(st.integers(50_000, 100_000))]
-    base = draw(st.sampled_from(["How much will the harbour bridge cost?",
-                                 "Who won the chess championship?", "wheat harvest"]))
+    base = draw(
+        st.sampled_from(
+            [
+                "How much will the harbour bridge cost?",
+                "Who won the chess championship?",
+                "wheat harvest",
+            ]
+        )
+    )
     return base + draw(st.text(max_size=20))
 
 
@@ -248,8 +331,9 @@ filter_dicts = st.one_of(
     st.none(),
     good_filters,
     good_filters.map(lambda f: f.model_dump(mode="json", exclude_none=True)),
-    st.dictionaries(st.sampled_from(["sources", "since", "until", "doc_ids", "bogus"]),
-                    json_values, max_size=4),
+    st.dictionaries(
+        st.sampled_from(["sources", "since", "until", "doc_ids", "bogus"]), json_values, max_size=4
+    ),
 )
 
 
@@ -297,8 +381,9 @@ def fake_pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     return Pipeline(s, embedder=FakeEmbedder())
 
 
-@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-          deadline=None)
+@settings(
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], deadline=None
+)
 @given(question=questions(), filters=filter_dicts)
 def test_query_answers_or_raises_value_error(
     fake_pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, question: str, filters
@@ -308,8 +393,9 @@ def test_query_answers_or_raises_value_error(
 
 
 @pytest.mark.slow
-@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          deadline=None)
+@settings(
+    max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None
+)
 @given(question=questions(), filters=filter_dicts)
 def test_query_with_the_real_model(news_settings: Settings, question: str, filters) -> None:  # noqa: ANN001
     pipe = rag.get_pipeline(news_settings)
@@ -331,7 +417,9 @@ def filter_store(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
         if i % 4:
             meta["source"] = SOURCES[i % 3]
         if i % 5:
-            meta["published"] = (dt.date(2024, 1, 1) + dt.timedelta(days=rng.randrange(365))).isoformat()
+            meta["published"] = (
+                dt.date(2024, 1, 1) + dt.timedelta(days=rng.randrange(365))
+            ).isoformat()
         body = f"Story {i} tells of the harbour and the bridge, item {i}."
         (s.corpus_dir / f"s{i:02}.md").write_text(f"---\n{yaml.safe_dump(meta)}---\n{body}\n")
     Ingestor(s, embedder=FakeEmbedder()).run()
@@ -355,5 +443,7 @@ def test_dense_and_bm25_sides_admit_the_same_chunks(filter_store: Pipeline, filt
     vector = FakeEmbedder().encode(["harbour bridge"])[0]
     dense = {h.chunk_id for h in store.dense_search(vector, n, filters)}
     mask = index.allowed(filters)
-    lexical = set(index.ids) if mask is None else {c for c, ok in zip(index.ids, mask, strict=True) if ok}
+    lexical = (
+        set(index.ids) if mask is None else {c for c, ok in zip(index.ids, mask, strict=True) if ok}
+    )
     assert dense == lexical

@@ -261,7 +261,9 @@ def test_cli_exit_code_4_then_wait(settings: Settings) -> None:
     write_corpus(settings.corpus_dir, ["harbour-bridge.md"])
     cmd = [sys.executable, "-m", "ui.cli", "ingest"]
     with lease_for(settings, "newsrag fetch --feed x"):
-        out = subprocess.run(cmd, env=env_for(settings), capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            cmd, env=env_for(settings), capture_output=True, text=True, timeout=120
+        )
         assert out.returncode == 4, out.stderr
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and f"pid {os.getpid()}" in lines[0]
