@@ -37,8 +37,9 @@ Limits, by design:
 - A holder frozen for longer than `expiry` (SIGSTOP, a dead network) loses the lease while it
   cannot notice; when it wakes, `check()` fails before its next batch, but a batch already in
   flight can still land. The store's write protocol keeps each article consistent even then.
-- `Store.reset` (``--rebuild``) drops the manifest collection: the holder pauses renewal and
-  writes its record back at once (`Lease.paused`), leaving a window of a few milliseconds.
+- ``--rebuild`` drops the manifest collection: the holder pauses renewal and writes its record
+  back at once (`Lease.paused`), leaving a window of a few milliseconds.
+- Times are stored as integer milliseconds: Chroma does not return floats bit for bit.
 """
 
 from __future__ import annotations
@@ -114,8 +115,6 @@ class Holder:
             "host": self.host,
             "pid": self.pid,
             "command": self.command,
-            # Integer milliseconds: Chroma does not return floats bit for bit (a read-back
-            # time can differ in the last digit), and every comparison must see one value.
             "taken_ms": round(self.taken_at * 1000),
             "expires_ms": round(self.expires_at * 1000),
             "state": self.state,
