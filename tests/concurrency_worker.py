@@ -18,6 +18,7 @@ import random
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -177,13 +178,14 @@ def readers(log_path: str, stop_path: str, threads: int) -> None:
                 if n % 3 == 0:
                     answer = pipe.answer(question, filters=filters)
                     seen = [(c.doc_id, c.chunk_id) for c in answer.citations]
-                    hits = {h.chunk_id: h for h in store.get_chunks([c for _, c in seen])}
+                    cited = list(dict.fromkeys(c for _, c in seen))  # two citations, one chunk
+                    hits = {h.chunk_id: h for h in store.get_chunks(cited)}
                     versions = [(d, hits[c].metadata["sha"]) for d, c in seen if c in hits]
                 else:
                     r = pipe.retrieve(question, filters=filters, top_k=8)
                     versions = [(p.hit.doc_id, p.hit.metadata["sha"]) for p in r.passages]
             except Exception as exc:  # noqa: BLE001 - recorded; the test fails on any
-                log(event="error", error=repr(exc))
+                log(event="error", error=repr(exc), where=traceback.format_exc()[-1500:])
                 continue
             t1 = time.time()
             by_doc: dict[str, set[str]] = {}
