@@ -139,10 +139,10 @@ def main() -> None:
             )
             result = run(settings, embedder, label)
             if args.questions:
-                from rag import embedding
+                from rag import pipeline
 
                 key = (settings.embed_model, settings.embed_batch_size, quantize)
-                embedding._cache[key] = embedder
+                pipeline._embedders[key] = embedder
                 result.update(retrieval_quality(settings, data, args.questions))
             results.append(result)
             print(json.dumps(result))

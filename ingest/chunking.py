@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag.models import Article, Chunk
-from rag.scoring import tokenize
 from rag.sentences import sentence_spans
 from rag.store import SentenceRecord, chunk_id_for
+from rag.text import tokenize
 
 TokenCounter = Callable[[str], int]
 

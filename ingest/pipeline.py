@@ -19,12 +19,19 @@ from pathlib import Path
 from ingest.chunking import ChunkedArticle, Chunker
 from ingest.loaders import LoadError, discover, load_file, relative_name
 from ingest.summary import Failure, IngestSummary
-from rag.bm25 import Bm25Manager, bm25_for
-from rag.embedding import Embedder, get_embedder, resolve_model
-from rag.lease import Lease, store_lease
+from rag.embedding import Embedder, load_embedder, resolve_model
 from rag.models import Article
 from rag.settings import Settings
-from rag.store import ArticleWrite, Store, StoreConfig, StoreError, open_store
+from rag.store import (
+    ArticleWrite,
+    Bm25Manager,
+    Store,
+    StoreConfig,
+    StoreError,
+    bm25_manager,
+    open_store,
+)
+from rag.store.lease import Lease, store_lease
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +54,9 @@ class Plan:
 
 
 class Ingestor:
-    """One ingest run's collaborators; tests swap the embedder or the store."""
+    """One ingest run's collaborators; tests swap the embedder or the store. Those not given
+    are built here; a long-lived process passes its shared ones (`rag.pipeline.shared_*`)
+    so the model is not loaded twice."""
 
     def __init__(
         self,
@@ -60,13 +69,13 @@ class Ingestor:
         self.settings = settings
         self.store = store or open_store(settings)
         self._embedder = embedder
-        self.bm25 = bm25 or bm25_for(settings, self.store)
+        self.bm25 = bm25 or bm25_manager(settings, self.store)
         self._lease: Lease | None = None
 
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = get_embedder(self.settings)
+            self._embedder = load_embedder(self.settings)
         return self._embedder
 
     def model_name(self) -> str:
@@ -309,11 +318,14 @@ def ingest_corpus(
     progress: Progress | None = None,
     wait: float | None = None,
     command: str | None = None,
+    store: Store | None = None,
+    embedder: Embedder | None = None,
+    bm25: Bm25Manager | None = None,
 ) -> IngestSummary:
     """Make the store match the corpus at `path` (default: settings.corpus_dir), holding the
     store's ingest lease (see `Ingestor.run`)."""
     settings = settings or Settings()
-    return Ingestor(settings).run(
+    return Ingestor(settings, store=store, embedder=embedder, bm25=bm25).run(
         Path(path) if path else None,
         dry_run=dry_run,
         rebuild=rebuild,
@@ -324,12 +336,18 @@ def ingest_corpus(
 
 
 def delete_document(
-    settings: Settings, doc_id: str, *, wait: float | None = None, command: str | None = None
+    settings: Settings,
+    doc_id: str,
+    *,
+    store: Store | None = None,
+    bm25: Bm25Manager | None = None,
+    wait: float | None = None,
+    command: str | None = None,
 ) -> str:
     """Delete an article from the store and, when it is a file of its own, from the corpus,
     so the next re-ingest does not bring it back. Holds the store's ingest lease (taken
     before the file is touched, so a refused delete changes nothing)."""
-    store = open_store(settings)
+    store = store or open_store(settings)
     if doc_id not in store.documents():
         raise ValueError(f"no article with doc_id {doc_id!r} in the store")
     lease = store_lease(store, expiry=settings.lease_expiry, command=command)
@@ -350,7 +368,7 @@ def delete_document(
                 file.unlink()
             lease.check()
             store.delete_article(doc_id)
-            bm25_for(settings, store).refresh()
+            (bm25 or bm25_manager(settings, store)).refresh()
     finally:
         lease.release()
     return f"deleted {info.title or doc_id}"

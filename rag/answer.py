@@ -145,10 +145,7 @@ def abstention(question: str, retrieval: Retrieval, limit: int = 3) -> Answer:
         best is not None
         and float(passages[0].candidate.sentence_cos[best[1]]) >= CLOSEST_MIN_COSINE
     )
-    citations = [
-        make_citation(i + 1, p, best[1] if (i == 0 and best) else None)
-        for i, p in enumerate(passages)
-    ]
+    citations = closest_citations(retrieval.passages, best[1] if best else None, limit)
     text = NO_ANSWER_TEXT
     if on_topic and best is not None:
         text = CLOSEST_TEXT.format(sentence=" ".join(passages[0].sentence_text(best[1]).split()))
@@ -159,6 +156,26 @@ def abstention(question: str, retrieval: Retrieval, limit: int = 3) -> Answer:
         abstained=True,
         retrieval_query=retrieval.query,
     )
+
+
+def closest_citations(
+    passages: list[Passage], first_sentence: int | None, limit: int
+) -> list[Citation]:
+    """Up to `limit` passages in ranked order, each quoting its best sentence (the first one
+    `first_sentence`), skipping any whose quote an earlier one already shows: overlapping
+    chunks share sentences, and the same sentence listed twice is no closer passage."""
+    seen: set[str] = set()
+    out: list[Citation] = []
+    for i, passage in enumerate(passages):
+        citation = make_citation(len(out) + 1, passage, first_sentence if i == 0 else None)
+        key = " ".join(citation.quote.split())
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(citation)
+        if len(out) == limit:
+            break
+    return out
 
 
 # Below this cosine the top passage is off-topic (measured: unrelated questions score

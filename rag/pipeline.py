@@ -1,4 +1,12 @@
-"""The question-answering pipeline: condense → retrieve → answer, with timings."""
+"""The question-answering pipeline (condense → retrieve → answer, with timings) and the
+composition root of newsrag.
+
+This is the one place that keeps process-wide instances: the store, the embedder, the BM25
+manager, the reranker and the pipelines built from them (`shared_*`, `get_pipeline`). Every
+other module only constructs; a long-lived process (the web app, `rag.query`) asks here so
+that the model loads and the store opens once per process, and everything in the process
+sees the same store (a `--rebuild` drops and recreates its collections).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +17,13 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from rag.answer import ExtractiveAnswerer
-from rag.bm25 import Bm25Manager, bm25_for
 from rag.condense import condense
-from rag.embedding import Embedder, get_embedder
+from rag.embedding import Embedder, SentenceTransformerEmbedder, load_embedder
 from rag.models import Answer, Filters
-from rag.rerank import Reranker, get_reranker
+from rag.rerank import Reranker, load_reranker
 from rag.retrieval import HybridRetriever, Retrieval
 from rag.settings import Settings
-from rag.store import Store, open_store
+from rag.store import Bm25Manager, Store, bm25_manager, make_client
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +48,16 @@ class Pipeline:
         reranker: Reranker | None = None,
     ) -> None:
         self.settings = settings
-        self.store = store or open_store(settings)
-        self.embedder = embedder or get_embedder(settings)
+        self.store = store or shared_store(settings)
+        self.embedder = embedder or shared_embedder(settings)
         self.store.check_readable(self.embedder.name, self.embedder.dim)
-        self.bm25 = bm25 or bm25_for(settings, self.store)
+        self.bm25 = bm25 or shared_bm25(settings, self.store)
         self.retriever = HybridRetriever(
             settings,
             self.store,
             self.embedder,
             self.bm25,
-            reranker or get_reranker(settings.cross_encoder_path),
+            reranker or shared_reranker(settings.cross_encoder_path),
         )
         self.answerer: Answerer = answerer or default_answerer(settings, self.embedder)
 
@@ -125,19 +132,75 @@ def default_answerer(settings: Settings, embedder: Embedder) -> Answerer:
     return ExtractiveAnswerer(settings)
 
 
+# ----- process-wide instances ------------------------------------------------------------------
+# One lock for all of them: building one may build another (a pipeline builds the store), hence
+# reentrant; loading a model under it also makes concurrent first callers wait for one load.
+_lock = threading.RLock()
+_clients: dict[str, object] = {}
+_stores: dict[str, Store] = {}
+_embedders: dict[tuple[str, int, bool], SentenceTransformerEmbedder] = {}
+_bm25: dict[str, Bm25Manager] = {}
+_rerankers: dict[str, Reranker] = {}
 _pipelines: dict[str, Pipeline] = {}
-_pipelines_lock = threading.Lock()
+
+
+def _store_key(settings: Settings) -> str:
+    return f"{settings.chroma_url or settings.store_dir.resolve()}|{settings.collection}"
+
+
+def shared_store(settings: Settings) -> Store:
+    """The process's `Store` for a location and collection (one Chroma client per location:
+    embedded Chroma must not be opened twice on one path, a server client pools connections)."""
+    key = _store_key(settings)
+    with _lock:
+        store = _stores.get(key)
+        if store is None:
+            where = settings.chroma_url or str(settings.store_dir.resolve())
+            if where not in _clients:
+                _clients[where] = make_client(settings)
+            store = _stores[key] = Store(settings, _clients[where])
+        return store
+
+
+def shared_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+    """The process's embedder for these settings (the model loads once per process)."""
+    key = (settings.embed_model, settings.embed_batch_size, settings.embed_quantize)
+    with _lock:
+        embedder = _embedders.get(key)
+        if embedder is None:
+            embedder = _embedders[key] = load_embedder(settings)
+        return embedder
+
+
+def shared_bm25(settings: Settings, store: Store) -> Bm25Manager:
+    """The process's BM25 manager of a store (one index in memory per store)."""
+    key = _store_key(settings)
+    with _lock:
+        manager = _bm25.get(key)
+        if manager is None or manager.store is not store:
+            manager = _bm25[key] = bm25_manager(settings, store)
+        return manager
+
+
+def shared_reranker(path: str | None) -> Reranker | None:
+    """The process's cross-encoder for a path, or None when none is configured."""
+    if not path:
+        return None
+    with _lock:
+        reranker = _rerankers.get(path)
+        if reranker is None:
+            reranker = _rerankers[path] = load_reranker(path)
+        return reranker
 
 
 def get_pipeline(settings: Settings | None = None) -> Pipeline:
     """The process-wide pipeline for these settings (model and store opened once)."""
     settings = settings or Settings()
     key = settings.model_dump_json()
-    with _pipelines_lock:
+    with _lock:
         pipe = _pipelines.get(key)
         if pipe is None:
-            pipe = Pipeline(settings)
-            _pipelines[key] = pipe
+            pipe = _pipelines[key] = Pipeline(settings)
         return pipe
 
 

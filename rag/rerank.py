@@ -74,17 +74,10 @@ def rerank_order(scores: np.ndarray) -> list[int]:
     return [int(i) for i in np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")]
 
 
-_cache: dict[str, CrossEncoderReranker] = {}
-_cache_lock = threading.Lock()
-
-
-def get_reranker(path: str | None) -> Reranker | None:
-    """The process-wide reranker for a path, or None when none is configured."""
+def load_reranker(path: str | None) -> Reranker | None:
+    """The cross-encoder at `path` (a new instance), or None when none is configured;
+    `rag.pipeline.shared_reranker` keeps the one of the process."""
     if not path:
         return None
-    with _cache_lock:
-        reranker = _cache.get(path)
-        if reranker is None:
-            log.info("loading cross-encoder %s", path)
-            reranker = _cache[path] = CrossEncoderReranker(path)
-        return reranker
+    log.info("loading cross-encoder %s", path)
+    return CrossEncoderReranker(path)

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag import scoring
-from rag.bm25 import Bm25Manager
 from rag.embedding import Embedder
 from rag.models import Filters
 from rag.rerank import Reranker, rerank_order
 from rag.settings import Settings
-from rag.store import ChunkHit, SentenceRecord, Store
+from rag.store import Bm25Manager, ChunkHit, SentenceRecord, Store
+from rag.text import question_terms, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class HybridRetriever:
 
         t = time.perf_counter()
         index = self.bm25.current()
-        q_tokens = scoring.tokenize(query)
+        q_tokens = tokenize(query)
         bm_ids, _, bm_all = index.top(q_tokens, n, index.allowed(filters))
         timings["bm25_ms"] = _ms(t)
 
@@ -130,7 +130,7 @@ class HybridRetriever:
                     payload=(h, [r for r, _ in recs], vec, svecs),
                 )
             )
-        terms = scoring.question_terms(query)
+        terms = question_terms(query)
         ranked = (
             scoring.fuse(cands, terms=terms, idf=index.idf, method=self.settings.fusion)
             if cands

@@ -6,13 +6,20 @@ so tests can build a store, a retriever or a UI against any configuration side b
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBED_MODEL = "bundled:all-MiniLM-L6-v2"
+
+# Chroma's rule for collection names (newsrag adds "-sentences" and "-manifest" to it, which keep
+# a valid name valid): 3-512 characters of letters, digits, '.', '_' and '-', starting and
+# ending with a letter or digit, no '..', and not an IPv4 address.
+_COLLECTION_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{1,493}[A-Za-z0-9])")
 
 
 class Settings(BaseSettings):
@@ -73,3 +80,23 @@ class Settings(BaseSettings):
     auth: str | None = None  # "user:password" or a path to a file of such lines
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     concurrency: int = Field(default=4, ge=1)
+
+    @field_validator("collection")
+    @classmethod
+    def _valid_collection(cls, name: str) -> str:
+        """Checked here so a bad name is a configuration error when settings load, not a
+        "store unavailable" error from Chroma later."""
+        if not _COLLECTION_NAME.fullmatch(name) or ".." in name or _is_ipv4(name):
+            raise ValueError(
+                f"{name!r} is not a valid collection name: use 3-495 letters, digits, '.', '_' "
+                "or '-', starting and ending with a letter or digit"
+            )
+        return name
+
+
+def _is_ipv4(name: str) -> bool:
+    try:
+        ipaddress.IPv4Address(name)
+    except ValueError:
+        return False
+    return True

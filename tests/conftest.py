@@ -68,9 +68,9 @@ def fake_embedder() -> FakeEmbedder:
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    from rag.embedding import get_embedder
+    from rag.pipeline import shared_embedder
 
-    return get_embedder(Settings())
+    return shared_embedder(Settings())
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def news_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def news_settings(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Settings:  # noqa: ANN001
     """The small news corpus of `newsdata`, ingested with the real model (once per module)."""
     from newsdata import write_corpus
 
@@ -91,5 +91,5 @@ def news_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     root = tmp_path_factory.mktemp("news")
     settings = Settings(corpus_dir=root / "corpus", store_dir=root / "store", collection="news")
     write_corpus(settings.corpus_dir)
-    Ingestor(settings).run()
+    Ingestor(settings, embedder=real_embedder).run()
     return settings

@@ -308,3 +308,59 @@ class TestModelConfiguration:
         out = subprocess.run([sys.executable, "-m", "ui.cli", "ingest", "--dry-run"], env=env,
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 2 and "NEWSRAG_CHUNK_SIZE" in out.stderr
+
+    @pytest.mark.parametrize("command", [["ingest"], ["ask", "Who won?"]])
+    def test_bad_collection_name_is_a_configuration_error(
+        self, settings: Settings, command: list[str]
+    ) -> None:
+        """Exit 2 naming the setting, not "store unavailable" (exit 3) from Chroma."""
+        write_corpus(settings.corpus_dir, ["chess-final.md"])
+        env = {**os.environ, "NEWSRAG_CORPUS_DIR": str(settings.corpus_dir),
+               "NEWSRAG_STORE_DIR": str(settings.store_dir), "NEWSRAG_COLLECTION": "my news!"}
+        out = subprocess.run([sys.executable, "-m", "ui.cli", *command], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2, out.stderr
+        assert "NEWSRAG_COLLECTION" in out.stderr and "collection name" in out.stderr
+        assert "unavailable" not in out.stderr and "Traceback" not in out.stderr
+        with pytest.raises(ValueError, match="collection name"):
+            Settings(collection="my news!")
+
+
+class TestTokenizerVersion:
+    """The sentence tokens stored at ingest come from `rag.text`: a store written by another
+    tokenizer version is refused (with the --rebuild hint) by ingest and by queries alike."""
+
+    def test_changed_tokenizer_is_refused_then_rebuilt(
+        self, settings: Settings, fake_embedder, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from rag import text
+        from rag.pipeline import Pipeline
+
+        write_corpus(settings.corpus_dir)
+        make_ingestor(settings, fake_embedder).run()
+        config = open_store(settings).config()
+        assert config is not None and config.tokenizer == text.TOKENIZER_VERSION
+
+        monkeypatch.setattr(text, "TOKENIZER_VERSION", text.TOKENIZER_VERSION + "-changed")
+        with pytest.raises(StoreMismatchError, match=r"tokenizer.*--rebuild"):
+            make_ingestor(settings, fake_embedder).run()
+        with pytest.raises(StoreMismatchError, match=r"tokenizer.*--rebuild"):
+            Pipeline(settings, store=open_store(settings), embedder=fake_embedder)
+        assert make_ingestor(settings, fake_embedder).run(rebuild=True).added == 5
+        pipe = Pipeline(settings, store=open_store(settings), embedder=fake_embedder)
+        assert pipe.answer("Who won the chess championship?").citations
+
+    def test_store_written_before_the_version_was_recorded_reads_as_version_1(
+        self, settings: Settings, fake_embedder
+    ) -> None:
+        from rag.store import STORE_KEY
+
+        write_corpus(settings.corpus_dir)
+        store = make_ingestor(settings, fake_embedder).run() and open_store(settings)
+        meta = store.manifest.get(ids=[STORE_KEY], include=["metadatas"])["metadatas"][0]
+        old = {k: v for k, v in meta.items() if k != "tokenizer"}
+        store.manifest.delete(ids=[STORE_KEY])
+        store.manifest.upsert(ids=[STORE_KEY], embeddings=[[1.0]], metadatas=[old])
+        config = store.config()
+        assert config is not None and config.tokenizer == "1"
+        assert make_ingestor(settings, fake_embedder).run().unchanged == 5

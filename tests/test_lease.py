@@ -18,9 +18,9 @@ import pytest
 from newsdata import write_corpus
 
 from ingest import Ingestor, delete_document
-from rag.lease import LEASE_PREFIX, LeaseHeldError, LeaseLostError, store_lease
 from rag.settings import Settings
 from rag.store import open_store
+from rag.store.lease import LEASE_PREFIX, LeaseHeldError, LeaseLostError, store_lease
 
 ROOT = Path(__file__).resolve().parents[1]
 slow = pytest.mark.slow
@@ -163,7 +163,7 @@ def test_web_chat_shows_the_same_message(settings: Settings, fake_embedder) -> N
 # ----- several processes -----------------------------------------------------------------------
 CONTENDER = r"""
 import json, os, sys, time
-from rag.lease import LeaseHeldError, store_lease
+from rag.store.lease import LeaseHeldError, store_lease
 from rag.settings import Settings
 from rag.store import open_store
 
@@ -213,7 +213,7 @@ def test_processes_take_turns_and_never_overlap(any_settings: Settings, tmp_path
 
 HOLDER = r"""
 import sys, time
-from rag.lease import store_lease
+from rag.store.lease import store_lease
 from rag.settings import Settings
 from rag.store import open_store
 

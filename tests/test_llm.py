@@ -253,13 +253,13 @@ class RecordingEmbedder:
 def test_the_llm_answerer_checks_citations_with_the_pipelines_embedder(
     base_settings, real_embedder, monkeypatch
 ) -> None:
-    import rag.embedding
+    import rag.pipeline
     from rag.pipeline import Pipeline
 
     def second_load(*args: object, **kwargs: object) -> None:
         raise AssertionError("the answerer loaded a second embedding model")
 
-    monkeypatch.setattr(rag.embedding, "get_embedder", second_load, raising=False)
+    monkeypatch.setattr(rag.pipeline, "shared_embedder", second_load)
     embedder = RecordingEmbedder(real_embedder)
     reply = "The bridge will cost about 84 million pounds [2]."
     with ScriptedServer(reply) as server:

@@ -205,12 +205,12 @@ class TestAskCommand:
 
 
 @pytest.fixture(scope="module")
-def pipe(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+def pipe(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Pipeline:  # noqa: ANN001
     """A pipeline over the shipped corpus/, ingested into a fresh store."""
     root = tmp_path_factory.mktemp("default")
     corpus = Path(__file__).resolve().parents[1] / "corpus"
     settings = Settings(corpus_dir=corpus, store_dir=root / "store", collection="default")
-    assert Ingestor(settings).run().added >= 1
+    assert Ingestor(settings, embedder=real_embedder).run().added >= 1
     return Pipeline(settings)
 
 

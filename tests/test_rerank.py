@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from rag.pipeline import Pipeline
-from rag.rerank import CrossEncoderReranker, RerankError, get_reranker, rerank_order
+from rag.rerank import CrossEncoderReranker, RerankError, load_reranker, rerank_order
 from rag.settings import Settings
 
 
@@ -92,7 +92,7 @@ class TestRetrievalWithReranker:
 
     def test_missing_directory_is_a_clear_error(self, news_settings: Settings) -> None:
         with pytest.raises(RerankError, match="/no/such/cross-encoder"):
-            get_reranker("/no/such/cross-encoder")
+            load_reranker("/no/such/cross-encoder")
         env = {
             **os.environ,
             "NEWSRAG_STORE_DIR": str(news_settings.store_dir),

@@ -20,6 +20,7 @@ from chroma_server import ChromaServer, free_port, server_settings
 from newsdata import ARTICLES, write_corpus
 
 import rag.embedding
+import rag.pipeline
 from ingest import Ingestor
 from ingest.loaders import discover, load_file
 from rag.models import Filters
@@ -243,7 +244,7 @@ class TestThreads:
                 loads.append(1)
                 super().__init__(*a, **kw)
 
-        monkeypatch.setattr(rag.embedding, "_cache", {})
+        monkeypatch.setattr(rag.pipeline, "_embedders", {})
         monkeypatch.setattr(rag.embedding, "SentenceTransformerEmbedder", Counting)
 
         results: dict[tuple[int, str], tuple[str, list[str]]] = {}
@@ -267,7 +268,7 @@ class TestThreads:
             th.join(timeout=300)
         assert not any(th.is_alive() for th in threads)
         assert not errors, errors
-        assert len(loads) == 1 and len(rag.embedding._cache) == 1
+        assert len(loads) == 1 and len(rag.pipeline._embedders) == 1
         pipe = get_pipeline(any_settings)
         sequential = {}
         for q in QUESTIONS:

@@ -95,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     from pydantic import ValidationError
 
     from rag.embedding import EmbeddingError
-    from rag.lease import LeaseHeldError, LeaseLostError
     from rag.settings import Settings
     from rag.store import StoreError, StoreUnavailableError
+    from rag.store.lease import LeaseHeldError, LeaseLostError
 
     try:
         settings = Settings()

@@ -17,9 +17,9 @@ import gradio as gr
 from ingest import delete_document, ingest_corpus
 from ingest.summary import IngestSummary
 from rag import ChatSession, get_pipeline
-from rag.lease import LeaseHeldError
 from rag.models import Answer
 from rag.settings import Settings
+from rag.store.lease import LeaseHeldError
 from ui import render
 from ui.examples import example_questions
 from ui.filters import build_filters
@@ -50,6 +50,17 @@ class Handlers:
         if self._pipeline is None:
             self._pipeline = get_pipeline(self.settings)  # cached only once it succeeds
         return self._pipeline
+
+    def _shared(self, *, embedder: bool = True) -> dict[str, Any]:
+        """The process's store, embedder and BM25 manager, for ingest and delete: the model
+        loads and the store opens once per process, whoever asks first."""
+        from rag.pipeline import shared_bm25, shared_embedder, shared_store
+
+        store = shared_store(self.settings)
+        parts: dict[str, Any] = {"store": store, "bm25": shared_bm25(self.settings, store)}
+        if embedder:
+            parts["embedder"] = shared_embedder(self.settings)
+        return parts
 
     # ---- chat ---------------------------------------------------------------------------
 
@@ -170,7 +181,7 @@ class Handlers:
             progress((done, total), desc=f"ingesting {path}", unit="files")
 
         progress(0, desc="scanning the corpus")
-        return ingest_corpus(self.settings, progress=report, command=command)
+        return ingest_corpus(self.settings, progress=report, command=command, **self._shared())
 
     def upload(self, files: list[str] | None, progress=gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         """Save the uploaded files into the corpus folder, then ingest."""
@@ -206,7 +217,9 @@ class Handlers:
         if not doc_id:
             raise gr.Error("Pick an article to delete (or click its row in the table).")
         try:
-            message = delete_document(self.settings, doc_id, command="web chat: delete")
+            message = delete_document(
+                self.settings, doc_id, command="web chat: delete", **self._shared(embedder=False)
+            )
         except (ValueError, LeaseHeldError) as exc:
             raise gr.Error(str(exc)) from exc
         except Exception as exc:
@@ -236,7 +249,7 @@ class Handlers:
     def api_ingest(self) -> str:
         """Re-ingest the corpus folder; returns the summary line and any failures."""
         try:
-            summary = ingest_corpus(self.settings, command="web API: ingest")
+            summary = ingest_corpus(self.settings, command="web API: ingest", **self._shared())
         except LeaseHeldError as exc:
             raise gr.Error(str(exc)) from exc
         except Exception as exc:

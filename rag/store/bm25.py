@@ -9,54 +9,18 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import threading
 from collections.abc import Iterable
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from rag.scoring import bm25_idf
+from rag.store.filters import FILTER_FIELDS, mask
+from rag.text import bm25_text, bm25_tokenize, scaled_idf
 
 log = logging.getLogger(__name__)
-
-
-@lru_cache(maxsize=1)
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def tokenize(texts: list[str]) -> list[list[str]]:
-    """Stemmed, stop-word-free tokens: the same analysis for documents and questions."""
-    import bm25s
-
-    return bm25s.tokenize(
-        texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
-    )
-
-
-def bm25_text(title: str, text: str) -> str:
-    return f"{title}\n{text}" if title else text
-
-
-# The abstention model was calibrated on SQuAD's 2.5k chunks, where a term seen in one chunk has
-# an idf of about 7.4 and an unseen term counts as 8. Scaling so that "seen once" is always 8
-# keeps its question-term coverage meaningful on a three-article corpus as on millions of chunks
-# (unscaled, an unseen word would outweigh every known word of a tiny corpus twentyfold).
-RARE_TERM_IDF = 8.0
-
-
-def scaled_idf(doc_freq: dict[str, int], n_chunks: int) -> dict[str, float]:
-    """Lucene's BM25 idf (what bm25s uses), rescaled so a term in one chunk weighs RARE_TERM_IDF."""
-    n = max(n_chunks, 1)
-    rare = math.log(1.0 + (n - 1 + 0.5) / 1.5)
-    scale = RARE_TERM_IDF / rare if rare > 0 else 1.0
-    return {t: v * scale for t, v in bm25_idf(doc_freq, n).items()}
 
 
 class Bm25Index:
@@ -87,7 +51,7 @@ class Bm25Index:
 
         ids: list[str] = []
         texts: list[str] = []
-        meta: dict[str, list] = {"doc_id": [], "source": [], "published_num": []}
+        meta: dict[str, list] = {k: [] for k in FILTER_FIELDS}
         for cid, text, m in items:
             ids.append(cid)
             texts.append(text)
@@ -96,7 +60,7 @@ class Bm25Index:
         retriever = bm25s.BM25()
         doc_freq: dict[str, int] = {}
         if texts:
-            tokens = tokenize(texts)
+            tokens = bm25_tokenize(texts)
             for toks in tokens:
                 for t in set(toks):
                     doc_freq[t] = doc_freq.get(t, 0) + 1
@@ -104,21 +68,10 @@ class Bm25Index:
         return cls(ids, retriever, meta, doc_freq)
 
     def allowed(self, filters) -> np.ndarray | None:  # noqa: ANN001 - rag.models.Filters
-        """Mask of chunks passing the filters (None: all), same rules as the Chroma `where`."""
-        if filters is None or filters.is_empty():
-            return None
-        mask = np.ones(len(self.ids), dtype=bool)
-        if filters.sources:
-            mask &= np.isin(self._source, list(filters.sources))
-        if filters.doc_ids:
-            mask &= np.isin(self._doc_id, list(filters.doc_ids))
-        if filters.since:
-            mask &= self._published >= int(filters.since.strftime("%Y%m%d"))
-        if filters.until:
-            mask &= (self._published <= int(filters.until.strftime("%Y%m%d"))) & (
-                self._published >= 0
-            )
-        return mask
+        """Mask of chunks passing the filters (None: all): `rag.store.filters`, the same rules
+        as the Chroma `where` of the dense side."""
+        columns = {"doc_id": self._doc_id, "source": self._source, "published_num": self._published}
+        return mask(filters, columns)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -268,16 +221,7 @@ class Bm25Manager:
         return index
 
 
-_managers: dict[str, Bm25Manager] = {}
-_managers_lock = threading.Lock()
-
-
-def bm25_for(settings, store) -> Bm25Manager:  # noqa: ANN001 - Settings, Store
-    """The process-wide BM25 manager of a store (one index in memory per store)."""
-    key = f"{settings.chroma_url or settings.store_dir.resolve()}|{settings.collection}"
-    with _managers_lock:
-        manager = _managers.get(key)
-        if manager is None or manager.store is not store:
-            manager = Bm25Manager(store, settings.store_dir / "bm25" / settings.collection)
-            _managers[key] = manager
-        return manager
+def bm25_manager(settings, store) -> Bm25Manager:  # noqa: ANN001 - Settings, Store
+    """A BM25 manager for a store, caching its index under the store directory. One per store
+    and process is enough: `rag.pipeline.shared_bm25` keeps it."""
+    return Bm25Manager(store, settings.store_dir / "bm25" / settings.collection)

@@ -59,11 +59,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.store import StoreError
+from rag.store.schema import LEASE_PREFIX, StoreError
 
 log = logging.getLogger(__name__)
 
-LEASE_PREFIX = "__lease__:"
 DEFAULT_EXPIRY = 60.0
 # Attempts against writers that are themselves only claiming (not holding): such a race is
 # settled within a round or two, so even `wait=0` retries it before giving up.
