@@ -6,11 +6,11 @@ consistent while an ingest runs, so people can keep chatting.
 """
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import gradio as gr
 
@@ -110,7 +110,12 @@ class Handlers:
         try:
             if conv.session is None:
                 conv.session = ChatSession(self.pipeline())
-            with closing(conv.session.stream(question, filters=filters, top_k=int(top_k))) as it:
+            # a generator: closing it stops an LLM's generation when the user leaves
+            stream = cast(
+                Generator[str | Answer, None, None],
+                conv.session.stream(question, filters=filters, top_k=int(top_k)),
+            )
+            with closing(stream) as it:
                 for item in it:
                     if conv.turn != turn:  # a newer question in this browser took over
                         return

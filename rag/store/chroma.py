@@ -147,7 +147,6 @@ class Collection:
         return call
 
 
-
 class ChromaCollections:
     """The three collections of a store (chunks, sentences, manifest) on one client, every
     call of which goes through `_call`: retried once on a stale connection, looked up again
