@@ -330,7 +330,8 @@ class Lease:
     def _live(self) -> list[Holder]:
         got = self._collection().get(where={"lease": 1}, include=["metadatas"])
         now = time.time()
-        live, dead = [], []
+        live: list[tuple[str, Holder]] = []
+        dead: list[tuple[str, Holder]] = []
         with _own_lock:
             own = set(_own_tokens)
         for rid, meta in zip(got["ids"], got["metadatas"], strict=True):
