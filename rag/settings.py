@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=200, ge=32)
     chunk_overlap: int = Field(default=30, ge=0)
 
+    # The ingest lease (rag/store/lease.py): seconds a writer's lease lives without renewal
+    # (renewed every third of it), and how long a second writer waits for it by default.
+    lease_expiry: float = Field(default=60.0, gt=0)
+    lease_wait: float = Field(default=0.0, ge=0)
+
     # Loading.
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
 

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (including an abstained answer); 1 some files failed to ingest (the rest
 was ingested); 2 usage or configuration error (no store yet, mismatched store, bad date);
-3 the store is unavailable (Chroma server down).
+3 the store is unavailable (Chroma server down); 4 another writer holds the store's ingest
+lease (see --wait), or took it over from this one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from ui import feeds_cli
 
-EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_BUSY = 0, 1, 2, 3, 4
 
 
 def say(text: str) -> None:
@@ -49,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ing.add_argument("--rebuild", action="store_true", help="drop the store and ingest everything")
     ing.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ing.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="if another writer holds the store, wait up to SECONDS for it (default "
+        "NEWSRAG_LEASE_WAIT, 0), then give up with exit code 4",
+    )
 
     ask = sub.add_parser("ask", help="answer a question from the store")
     ask.add_argument("question")
@@ -95,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from rag.embedding import EmbeddingError
     from rag.settings import Settings
     from rag.store import StoreError, StoreUnavailableError
+    from rag.store.lease import LeaseHeldError, LeaseLostError
 
     try:
         settings = Settings()
@@ -110,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     except StoreUnavailableError as exc:
         complain(f"{exc}")
         return EXIT_UNAVAILABLE
+    except (LeaseHeldError, LeaseLostError) as exc:
+        complain(f"{exc}")
+        return EXIT_BUSY
     except ValidationError as exc:
         problems = "; ".join(
             f"NEWSRAG_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
@@ -129,7 +141,11 @@ def _ingest(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
         logging.getLogger("ingest").setLevel(logging.WARNING if args.json else logging.INFO)
     from ingest import ingest_corpus
 
-    summary = ingest_corpus(settings, args.path, dry_run=args.dry_run, rebuild=args.rebuild)
+    if args.wait is not None and args.wait < 0:
+        raise ValueError("--wait takes a number of seconds >= 0")
+    summary = ingest_corpus(
+        settings, args.path, dry_run=args.dry_run, rebuild=args.rebuild, wait=args.wait
+    )
     if args.json:
         say(summary.model_dump_json())
     else:

@@ -18,6 +18,7 @@ from ingest.feeds import FetchSummary, RegistryError, add_feed, fetch_feeds, loa
 from ingest.feeds.registry import load_state
 from ingest.summary import IngestSummary
 from rag.settings import Settings
+from rag.store.lease import LeaseHeldError
 from ui import render
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class FeedHandlers:
         progress(0, desc="fetching feeds")
         try:
             summary = fetch_feeds(self.settings, progress=report)
-        except RegistryError as exc:
+        except (RegistryError, LeaseHeldError) as exc:  # another writer: the CLI's exit-4 line
             raise gr.Error(str(exc)) from exc
         except Exception as exc:
             log.exception("feed refresh failed")

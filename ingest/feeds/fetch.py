@@ -142,7 +142,7 @@ def fetch_feeds(
     )
     if progress:
         progress(0, 1, "ingesting")
-    ingested = (ingestor or Ingestor(settings)).run(progress=progress)
+    ingested = (ingestor or Ingestor(settings)).run(progress=progress, command="newsrag fetch")
     summary = FetchSummary(
         **{
             **ingested.model_dump(),

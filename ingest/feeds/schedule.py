@@ -15,6 +15,7 @@ from collections.abc import Callable
 from ingest.feeds.registry import RegistryError, load_feeds
 from ingest.feeds.summary import FetchSummary
 from rag.settings import Settings
+from rag.store.lease import LeaseHeldError
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,9 @@ class Refresher(threading.Thread):
     def tick(self) -> None:
         try:
             summary = self._run()
+        except LeaseHeldError as exc:  # another writer is at work: try again next time
+            log.warning("feed refresh skipped: %s", exc)
+            return
         except (RegistryError, OSError, ValueError) as exc:
             log.warning("feed refresh failed: %s", exc)
             return
