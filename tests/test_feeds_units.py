@@ -223,6 +223,35 @@ def test_refresher_runs_on_its_timer_and_survives_a_failure(tmp_path: Path) -> N
     assert refresher.runs >= 2 and refresher.last is not None and refresher.last.added == 1
 
 
+def test_refresher_skips_a_tick_while_another_writer_holds_the_store(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A background refresh that meets an ingest in progress says so in one line and tries again
+    on its next tick, rather than logging a traceback or stopping."""
+    import time
+
+    from rag.store.lease import Holder, LeaseHeldError
+
+    now = time.time()
+    holder = Holder("t", "host-a", 42, "newsrag ingest", now, now + 60, "held")
+    calls: list[int] = []
+
+    def run() -> FetchSummary:
+        calls.append(1)
+        if len(calls) == 1:
+            raise LeaseHeldError(holder)
+        return FetchSummary(added=2)
+
+    refresher = Refresher(Settings(corpus_dir=tmp_path), 60, run, first_after=60)
+    with caplog.at_level("WARNING", logger="ingest.feeds.schedule"):
+        refresher.tick()
+    assert refresher.runs == 0 and refresher.last is None
+    assert any("skipped" in r.message and "newsrag ingest" in r.message for r in caplog.records)
+    assert not any(r.exc_info for r in caplog.records)
+    refresher.tick()
+    assert refresher.runs == 1 and refresher.last is not None and refresher.last.added == 2
+
+
 def test_feeds_section_escapes_untrusted_text(tmp_path: Path) -> None:
     import gradio as gr
 
