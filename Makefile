@@ -64,6 +64,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/query.py
+	$(BIN)/python bench/fetch.py
 
 clean:
 	rm -rf $(VENV) .newsrag

@@ -8,10 +8,11 @@ kept out of its way); removed ones are deleted. Each article is committed on its
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from rag.store import (
     bm25_manager,
     open_store,
 )
+from rag.store.lease import Lease, store_lease
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ class Ingestor:
         self.store = store or open_store(settings)
         self._embedder = embedder
         self.bm25 = bm25 or bm25_manager(settings, self.store)
+        self._lease: Lease | None = None
 
     @property
     def embedder(self) -> Embedder:
@@ -138,14 +141,45 @@ class Ingestor:
         dry_run: bool = False,
         rebuild: bool = False,
         progress: Progress | None = None,
+        wait: float | None = None,
+        command: str | None = None,
     ) -> IngestSummary:
-        t0 = time.perf_counter()
+        """Make the store match the corpus. A real run holds the store's ingest lease (waiting
+        up to `wait` seconds, default `settings.lease_wait`, for another writer to finish) and
+        raises `LeaseHeldError` if it cannot get it; a dry run writes nothing and takes none."""
         root = Path(path or self.settings.corpus_dir)
         if not root.exists():
             raise StoreError(f"corpus path {root} does not exist")
+        if dry_run:
+            return self._run(root, None, dry_run=True, rebuild=rebuild, progress=progress)
+        with self.lease(wait, command) as lease:
+            return self._run(root, lease, dry_run=False, rebuild=rebuild, progress=progress)
+
+    @contextlib.contextmanager
+    def lease(self, wait: float | None = None, command: str | None = None) -> Iterator[Lease]:
+        """The store's ingest lease, held for the duration of the block."""
+        lease = store_lease(self.store, expiry=self.settings.lease_expiry, command=command)
+        lease.acquire(self.settings.lease_wait if wait is None else wait)
+        try:
+            yield lease
+        finally:
+            lease.release()
+
+    def _run(
+        self,
+        root: Path,
+        lease: Lease | None,
+        *,
+        dry_run: bool,
+        rebuild: bool,
+        progress: Progress | None,
+    ) -> IngestSummary:
+        t0 = time.perf_counter()
+        self._lease = lease
         with _run_lock:
-            if rebuild and not dry_run:
-                self.store.reset()
+            if rebuild and lease is not None:
+                with lease.paused():
+                    self.store.reset()
             self._check_config()
             if not dry_run:
                 self.store.repair()
@@ -164,6 +198,7 @@ class Ingestor:
                 summary.seconds = time.perf_counter() - t0
                 return summary
             for doc_id in plan.to_remove:
+                self._check_lease()
                 self.store.delete_article(doc_id)
                 log.info("removed %s", doc_id)
             todo = plan.to_add + plan.to_update
@@ -174,6 +209,10 @@ class Ingestor:
             summary.seconds = time.perf_counter() - t0
             log.info("ingest: %s in %.1fs", summary.line(), summary.seconds)
             return summary
+
+    def _check_lease(self) -> None:
+        if self._lease is not None:
+            self._lease.check()
 
     def _check_config(self) -> None:
         have = self.store.config()
@@ -226,6 +265,7 @@ class Ingestor:
         write them in one batch."""
         texts, chunk_rows, sentence_rows = embedding_texts(batch)
         vectors = self.embedder.encode(texts)
+        self._check_lease()
         self.store.write_articles(
             [
                 ArticleWrite(ca.article, ca.chunks, vectors[c], ca.sentences, vectors[s])
@@ -276,14 +316,22 @@ def ingest_corpus(
     dry_run: bool = False,
     rebuild: bool = False,
     progress: Progress | None = None,
+    wait: float | None = None,
+    command: str | None = None,
     store: Store | None = None,
     embedder: Embedder | None = None,
     bm25: Bm25Manager | None = None,
 ) -> IngestSummary:
-    """Make the store match the corpus at `path` (default: settings.corpus_dir)."""
+    """Make the store match the corpus at `path` (default: settings.corpus_dir), holding the
+    store's ingest lease (see `Ingestor.run`)."""
     settings = settings or Settings()
     return Ingestor(settings, store=store, embedder=embedder, bm25=bm25).run(
-        Path(path) if path else None, dry_run=dry_run, rebuild=rebuild, progress=progress
+        Path(path) if path else None,
+        dry_run=dry_run,
+        rebuild=rebuild,
+        progress=progress,
+        wait=wait,
+        command=command,
     )
 
 
@@ -293,23 +341,34 @@ def delete_document(
     *,
     store: Store | None = None,
     bm25: Bm25Manager | None = None,
+    wait: float | None = None,
+    command: str | None = None,
 ) -> str:
     """Delete an article from the store and, when it is a file of its own, from the corpus,
-    so the next re-ingest does not bring it back."""
+    so the next re-ingest does not bring it back. Holds the store's ingest lease (taken
+    before the file is touched, so a refused delete changes nothing)."""
     store = store or open_store(settings)
-    info = store.documents().get(doc_id)
-    if info is None:
+    if doc_id not in store.documents():
         raise ValueError(f"no article with doc_id {doc_id!r} in the store")
-    corpus = settings.corpus_dir.resolve()
-    file = (corpus / info.path).resolve() if info.path else None
-    if file is not None and file.is_relative_to(corpus) and file.is_file():
-        if info.path != doc_id:
-            raise ValueError(
-                f"{doc_id!r} is one of the articles in {info.path}; edit that file and "
-                "re-ingest to remove it"
-            )
-        file.unlink()
-    with _run_lock:
-        store.delete_article(doc_id)
-        (bm25 or bm25_manager(settings, store)).refresh()
+    lease = store_lease(store, expiry=settings.lease_expiry, command=command)
+    lease.acquire(settings.lease_wait if wait is None else wait)
+    try:
+        with _run_lock:
+            info = store.documents().get(doc_id)
+            if info is None:  # another writer removed it while we waited
+                raise ValueError(f"no article with doc_id {doc_id!r} in the store")
+            corpus = settings.corpus_dir.resolve()
+            file = (corpus / info.path).resolve() if info.path else None
+            if file is not None and file.is_relative_to(corpus) and file.is_file():
+                if info.path != doc_id:
+                    raise ValueError(
+                        f"{doc_id!r} is one of the articles in {info.path}; edit that file and "
+                        "re-ingest to remove it"
+                    )
+                file.unlink()
+            lease.check()
+            store.delete_article(doc_id)
+            (bm25 or bm25_manager(settings, store)).refresh()
+    finally:
+        lease.release()
     return f"deleted {info.title or doc_id}"

@@ -318,14 +318,14 @@ def check_answer(
             if unsupported == "mark":
                 parts.append(f"{_ensure_stop(v.text)} {UNSUPPORTED_MARK}")
             continue
-        key = (v.passage, v.sentence or 0)
-        if key not in numbers:
-            numbers[key] = len(citations) + 1
+        quote = (v.passage, v.sentence or 0)
+        if quote not in numbers:
+            numbers[quote] = len(citations) + 1
             citations.append((v.passage, v.sentence or 0, v.support))
         else:  # the same quote supports several sentences: report the best support
-            j = numbers[key] - 1
+            j = numbers[quote] - 1
             citations[j] = (citations[j][0], citations[j][1], max(citations[j][2], v.support))
-        v.number = numbers[key]
+        v.number = numbers[quote]
         parts.append(f"{_ensure_stop(v.text)} [{v.number}]")
     return CheckedAnswer(" ".join(parts), citations, verdicts, removed)
 

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from rag.answer import ExtractiveAnswerer
 from rag.condense import condense
@@ -24,6 +24,9 @@ from rag.rerank import Reranker, load_reranker
 from rag.retrieval import HybridRetriever, Retrieval
 from rag.settings import Settings
 from rag.store import Bm25Manager, Store, bm25_manager, make_client
+
+if TYPE_CHECKING:
+    from llama_index.core.llms import LLM
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +131,7 @@ def default_answerer(settings: Settings, embedder: Embedder) -> Answerer:
     if settings.llm != "none":
         from rag.llm import build_llm_answerer  # optional dependency
 
-        return build_llm_answerer(settings, embedder)
+        return build_llm_answerer(settings, embedder, lambda: shared_llm(settings))
     return ExtractiveAnswerer(settings)
 
 
@@ -142,6 +145,7 @@ _embedders: dict[tuple[str, int, bool], SentenceTransformerEmbedder] = {}
 _bm25: dict[str, Bm25Manager] = {}
 _rerankers: dict[str, Reranker] = {}
 _pipelines: dict[str, Pipeline] = {}
+_llms: dict[str, LLM] = {}
 
 
 def _store_key(settings: Settings) -> str:
@@ -189,8 +193,24 @@ def shared_reranker(path: str | None) -> Reranker | None:
     with _lock:
         reranker = _rerankers.get(path)
         if reranker is None:
-            reranker = _rerankers[path] = load_reranker(path)
+            reranker = load_reranker(path)
+            if reranker is not None:
+                _rerankers[path] = reranker
         return reranker
+
+
+def shared_llm(settings: Settings) -> LLM:
+    """The process's LLM for the backend settings (a local GGUF loads once per process, whatever
+    store the pipelines asking for it read)."""
+    from rag.llm import build_llm  # optional dependency
+
+    parts = (settings.llm, settings.llm_url, settings.llm_model, settings.llm_model_path)
+    key = "|".join(str(p) for p in parts)
+    with _lock:
+        llm = _llms.get(key)
+        if llm is None:
+            llm = _llms[key] = build_llm(settings)
+        return llm
 
 
 def get_pipeline(settings: Settings | None = None) -> Pipeline:

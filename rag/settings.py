@@ -41,8 +41,22 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=200, ge=32)
     chunk_overlap: int = Field(default=30, ge=0)
 
+    # The ingest lease (rag/store/lease.py): seconds a writer's lease lives without renewal
+    # (renewed every third of it), and how long a second writer waits for it by default.
+    lease_expiry: float = Field(default=60.0, gt=0)
+    lease_wait: float = Field(default=0.0, ge=0)
+
     # Loading.
     max_file_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+
+    # Feeds (`newsrag fetch`): limits and politeness of the fetcher (see README, "Feeds").
+    fetch_timeout: float = Field(default=20.0, gt=0)
+    fetch_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1)
+    fetch_max_redirects: int = Field(default=5, ge=0)
+    fetch_per_host: int = Field(default=2, ge=1)
+    fetch_delay: float = Field(default=0.5, ge=0)  # seconds between request starts to a host
+    fetch_workers: int = Field(default=8, ge=1)
+    allow_private_hosts: bool = False  # fetch from loopback/private addresses (tests, intranets)
 
     # Retrieval and answering.
     top_k: int = Field(default=5, ge=1, le=50)

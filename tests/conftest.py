@@ -16,8 +16,23 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from chroma_server import any_settings, chroma_server, store_mode  # noqa: E402, F401
+from hypothesis import HealthCheck  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
 
 from rag.settings import Settings  # noqa: E402
+
+# Property tests (tests/test_doors.py): 500 examples per door in CI (`CI` set, as `.ci/run`
+# does), a quick 40 on a developer's machine; HYPOTHESIS_PROFILE picks one explicitly.
+_PROPERTY_CHECKS = {
+    "deadline": None,  # a shared CPU makes per-example timing meaningless
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+    "print_blob": True,
+}
+hypothesis_settings.register_profile("ci", max_examples=500, **_PROPERTY_CHECKS)
+hypothesis_settings.register_profile("dev", max_examples=40, **_PROPERTY_CHECKS)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -163,6 +163,8 @@ class TestIncrementalIngestFake:
         calls = {"n": 0}
 
         def crash_on_commit(**kwargs):  # noqa: ANN003
+            if kwargs["ids"][0].startswith("__lease__"):  # the ingest lease, not the article
+                return real_upsert(**kwargs)
             calls["n"] += 1
             if calls["n"] == 2:  # 1st = pending marker, 2nd = commit
                 raise KeyboardInterrupt("simulated kill")
@@ -256,6 +258,7 @@ class TestIngestRealModel:
             "NEWSRAG_STORE_DIR": str(settings.store_dir),
             "NEWSRAG_COLLECTION": settings.collection,
             "NEWSRAG_EMBED_BATCH_SIZE": "4",
+            "NEWSRAG_LEASE_EXPIRY": "3",  # its lease outlives it by at most 3 s
         }
         proc = subprocess.Popen(
             [sys.executable, "-m", "ui.cli", "-v", "ingest"],
@@ -279,7 +282,7 @@ class TestIngestRealModel:
 
         from rag.store import Store
 
-        s = Ingestor(settings).run()
+        s = Ingestor(settings).run(wait=30)  # the dead writer's lease expires, then repair
         assert s.added + s.unchanged == 40 and s.failed == 0
         assert s.added < 40
         assert_consistent(Store(settings), expected_articles(settings))

@@ -13,7 +13,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("rag", "ingest", "evaluation", "ui")
 # What `ingest` may use of `rag`: the parts that describe and write the store.
-INGEST_MAY_USE = ("rag.store", "rag.text", "rag.embedding", "rag.models", "rag.settings", "rag.sentences")
+INGEST_MAY_USE = (
+    "rag.store",
+    "rag.text",
+    "rag.embedding",
+    "rag.models",
+    "rag.settings",
+    "rag.sentences",
+)
 # Which top-level packages each package may import.
 ALLOWED = {
     "rag": {"rag"},

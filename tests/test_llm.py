@@ -451,3 +451,15 @@ def test_smollm2_in_process_stops_when_the_stream_is_closed(
     # Generation stops at the next token and releases the model.
     assert llm._lock.acquire(timeout=30), "generation went on after the stream was closed"
     llm._lock.release()
+
+
+@needs_llama_cpp
+def test_the_gguf_loads_once_per_process(base_settings, real_embedder, gguf) -> None:
+    """Two pipelines share one loaded model (it costs seconds and memory), through the
+    composition root's cache rather than one hidden in the backend module."""
+    from rag.pipeline import Pipeline
+
+    s = base_settings.model_copy(update={"llm": "llama-cpp", "llm_timeout": 240})
+    first, second = Pipeline(s, embedder=real_embedder), Pipeline(s, embedder=real_embedder)
+    assert first.answerer is not second.answerer
+    assert first.answerer.llm is second.answerer.llm

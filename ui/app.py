@@ -16,6 +16,7 @@ from rag.settings import Settings
 from rag.store import StoreError, StoreMismatchError
 from ui import render
 from ui.auth import auth_checker, load_credentials
+from ui.feeds_ui import FeedHandlers, build_feeds_section
 from ui.handlers import Handlers
 from ui.uploads import ALLOWED_EXTENSIONS
 
@@ -154,6 +155,12 @@ def build_app(settings: Settings, pipeline: Any | None = None) -> gr.Blocks:
                     delete = gr.Button(
                         "Delete article", variant="stop", scale=1, elem_id="delete-btn"
                     )
+                build_feeds_section(
+                    FeedHandlers(settings, h.corpus_view),
+                    status,
+                    [table, doc_pick, source_filter, chatbot, count],
+                    {**private, "concurrency_limit": 1, "concurrency_id": INGEST_QUEUE},
+                )
         session = gr.State(None)
 
         view = [table, doc_pick, source_filter, chatbot, count]

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (including an abstained answer); 1 some files failed to ingest (the rest
 was ingested); 2 usage or configuration error (no store yet, mismatched store, bad date);
-3 the store is unavailable (Chroma server down).
+3 the store is unavailable (Chroma server down); 4 another writer holds the store's ingest
+lease (see --wait), or took it over from this one.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+from ui import feeds_cli
+
+EXIT_OK, EXIT_FAILED_FILES, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_BUSY = 0, 1, 2, 3, 4
 
 
 def say(text: str) -> None:
@@ -47,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ing.add_argument("--rebuild", action="store_true", help="drop the store and ingest everything")
     ing.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ing.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="if another writer holds the store, wait up to SECONDS for it (default "
+        "NEWSRAG_LEASE_WAIT, 0), then give up with exit code 4",
+    )
 
     ask = sub.add_parser("ask", help="answer a question from the store")
     ask.add_argument("question")
@@ -65,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=False,
         help="create a public Gradio share link (default false)",
     )
+    serve.add_argument(
+        "--refresh", metavar="EVERY", help="refresh the feeds in the background, e.g. 15m"
+    )
+    feeds_cli.add_parsers(sub)
 
     ev = sub.add_parser("eval", help="measure retrieval and answers")
     ev.add_argument("dataset", help="'squad', 'realtimeqa' or a JSONL file of {question, answers}")
@@ -92,14 +106,25 @@ def main(argv: list[str] | None = None) -> int:
     from rag.embedding import EmbeddingError
     from rag.settings import Settings
     from rag.store import StoreError, StoreUnavailableError
+    from rag.store.lease import LeaseHeldError, LeaseLostError
 
     try:
         settings = Settings()
-        handler = {"ingest": _ingest, "ask": _ask, "serve": _serve, "eval": _eval}[args.command]
+        handler = {
+            "ingest": _ingest,
+            "ask": _ask,
+            "serve": _serve,
+            "eval": _eval,
+            "feeds": feeds_cli.run_feeds,
+            "fetch": feeds_cli.run_fetch,
+        }[args.command]
         return handler(args, settings)
     except StoreUnavailableError as exc:
         complain(f"{exc}")
         return EXIT_UNAVAILABLE
+    except (LeaseHeldError, LeaseLostError) as exc:
+        complain(f"{exc}")
+        return EXIT_BUSY
     except ValidationError as exc:
         problems = "; ".join(
             f"NEWSRAG_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
@@ -119,7 +144,11 @@ def _ingest(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
         logging.getLogger("ingest").setLevel(logging.WARNING if args.json else logging.INFO)
     from ingest import ingest_corpus
 
-    summary = ingest_corpus(settings, args.path, dry_run=args.dry_run, rebuild=args.rebuild)
+    if args.wait is not None and args.wait < 0:
+        raise ValueError("--wait takes a number of seconds >= 0")
+    summary = ingest_corpus(
+        settings, args.path, dry_run=args.dry_run, rebuild=args.rebuild, wait=args.wait
+    )
     if args.json:
         say(summary.model_dump_json())
     else:
@@ -161,6 +190,8 @@ def _serve(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
         settings.host = args.host
     if args.port:
         settings.port = args.port
+    if args.refresh:
+        feeds_cli.start_refresh(settings, args.refresh)
     launch(settings, share=args.share)
     return EXIT_OK
 

@@ -6,11 +6,11 @@ consistent while an ingest runs, so people can keep chatting.
 """
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import gradio as gr
 
@@ -19,6 +19,7 @@ from ingest.summary import IngestSummary
 from rag import ChatSession, get_pipeline
 from rag.models import Answer
 from rag.settings import Settings
+from rag.store.lease import LeaseHeldError
 from ui import render
 from ui.examples import example_questions
 from ui.filters import build_filters
@@ -109,7 +110,12 @@ class Handlers:
         try:
             if conv.session is None:
                 conv.session = ChatSession(self.pipeline())
-            with closing(conv.session.stream(question, filters=filters, top_k=int(top_k))) as it:
+            # a generator: closing it stops an LLM's generation when the user leaves
+            stream = cast(
+                Generator[str | Answer, None, None],
+                conv.session.stream(question, filters=filters, top_k=int(top_k)),
+            )
+            with closing(stream) as it:
                 for item in it:
                     if conv.turn != turn:  # a newer question in this browser took over
                         return
@@ -175,12 +181,12 @@ class Handlers:
             count,
         )
 
-    def _ingest(self, progress: gr.Progress) -> IngestSummary:
+    def _ingest(self, progress: gr.Progress, command: str) -> IngestSummary:
         def report(done: int, total: int, path: str) -> None:
             progress((done, total), desc=f"ingesting {path}", unit="files")
 
         progress(0, desc="scanning the corpus")
-        return ingest_corpus(self.settings, progress=report, **self._shared())
+        return ingest_corpus(self.settings, progress=report, command=command, **self._shared())
 
     def upload(self, files: list[str] | None, progress=gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         """Save the uploaded files into the corpus folder, then ingest."""
@@ -194,15 +200,19 @@ class Handlers:
         ]
         status = "\n".join(lines)
         if result.saved:
-            status = self._ingest_status(progress) + "\n\n**Uploads:**\n" + status
+            status = (
+                self._ingest_status(progress, "web chat: upload") + "\n\n**Uploads:**\n" + status
+            )
         return (status, None, *self.corpus_view())
 
     def reingest(self, progress=gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
-        return (self._ingest_status(progress), *self.corpus_view())
+        return (self._ingest_status(progress, "web chat: re-ingest"), *self.corpus_view())
 
-    def _ingest_status(self, progress: gr.Progress) -> str:
+    def _ingest_status(self, progress: gr.Progress, command: str) -> str:
         try:
-            summary = self._ingest(progress)
+            summary = self._ingest(progress, command)
+        except LeaseHeldError as exc:  # another writer: the CLI's exit-4 line, word for word
+            raise gr.Error(str(exc)) from exc
         except Exception as exc:
             log.exception("ingest failed")
             raise gr.Error(f"Ingest failed: {_reason(exc)}") from exc
@@ -212,8 +222,10 @@ class Handlers:
         if not doc_id:
             raise gr.Error("Pick an article to delete (or click its row in the table).")
         try:
-            message = delete_document(self.settings, doc_id, **self._shared(embedder=False))
-        except ValueError as exc:
+            message = delete_document(
+                self.settings, doc_id, command="web chat: delete", **self._shared(embedder=False)
+            )
+        except (ValueError, LeaseHeldError) as exc:
             raise gr.Error(str(exc)) from exc
         except Exception as exc:
             log.exception("deleting %r failed", doc_id)
@@ -242,7 +254,9 @@ class Handlers:
     def api_ingest(self) -> str:
         """Re-ingest the corpus folder; returns the summary line and any failures."""
         try:
-            summary = ingest_corpus(self.settings, **self._shared())
+            summary = ingest_corpus(self.settings, command="web API: ingest", **self._shared())
+        except LeaseHeldError as exc:
+            raise gr.Error(str(exc)) from exc
         except Exception as exc:
             log.exception("ingest failed")
             raise gr.Error(f"Ingest failed: {_reason(exc)}") from exc

@@ -58,6 +58,10 @@ SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(LOADERS)
 # --------------------------------------------------------------------------------------------
 
 
+# The feed list of `newsrag fetch` (ingest.feeds.registry) lives at the corpus root.
+FEEDS_LIST = "feeds.toml"
+
+
 def discover(root: Path) -> tuple[list[Path], list[Path]]:
     """List the corpus: (files we can load, files with other extensions), both sorted.
 
@@ -75,6 +79,7 @@ def discover(root: Path) -> tuple[list[Path], list[Path]]:
     others: list[Path] = []
     real_root = os.path.realpath(root)
     _walk(root, real_root, frozenset({real_root}), supported, others)
+    others = [p for p in others if p != root / FEEDS_LIST]  # newsrag's own file, not skipped
     return sorted(supported), sorted(others)
 
 

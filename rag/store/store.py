@@ -34,6 +34,7 @@ from rag.store.chroma import ChromaCollections, make_client
 from rag.store.filters import chroma_where
 from rag.store.schema import (
     DOC_PREFIX,
+    LEASE_PREFIX,
     PAGE,
     STORE_KEY,
     ArticleWrite,
@@ -153,7 +154,9 @@ class Store(ChromaCollections):
             got = self.manifest.get(include=["metadatas"], limit=PAGE, offset=offset)
             if not got["ids"]:
                 return
-            yield from zip(got["ids"], got["metadatas"], strict=True)
+            for rid, meta in zip(got["ids"], got["metadatas"], strict=True):
+                if not rid.startswith(LEASE_PREFIX):  # the ingest lease is not an entry
+                    yield rid, meta
             if len(got["ids"]) < PAGE:
                 return
             offset += PAGE
@@ -310,6 +313,8 @@ class Store(ChromaCollections):
             where=chroma_where(filters),
             include=["distances", "metadatas", "documents", "embeddings"],
         )
+        # A chunk deleted while the query ran (an old version being replaced) can come back
+        # from a Chroma server without its metadata: it was invisible anyway.
         return [
             ChunkHit(cid, m["doc_id"], doc, m, 1.0 - float(dist), np.asarray(vec, np.float32))
             for cid, m, doc, dist, vec in zip(
@@ -320,6 +325,7 @@ class Store(ChromaCollections):
                 got["embeddings"][0],
                 strict=True,
             )
+            if m is not None
         ]
 
     def get_chunks(self, chunk_ids: list[str], *, with_vectors: bool = False) -> list[ChunkHit]:
