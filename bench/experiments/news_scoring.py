@@ -28,13 +28,15 @@ questions, 4,526 articles), BM25 only:
   windows, no title                                   .410 .676 .785      .432 .696 .788
   our chunks (200 word pieces), title on every chunk  .410 .686 .768      .447 .714 .795
   our chunks, title on chunk 0 only                   .386 .703 .782      .462 .692 .784
-  our chunks, no title                                .410 .683 .771
+  our chunks, no title                                .410 .683 .771      .447 .685 .784
   our chunks, title on every chunk, lede prior .1     .420 .689 .782      .462 .722 .802
   our chunks, title on every chunk, lede prior .2     .427 .706 .782      .473 .722 .795
   our chunks, title on chunk 0, lede .2               .399 .706 .785      .473 .700 .799
   chunks of 128 word pieces, title on every chunk     .341 .645 .771
   chunks of 128, title on chunk 0                     .341 .648 .765
-  k1 1.2 b .75 (title on chunk 0)                     .389 .700 .785
+  title on chunk 0, k1 1.2 b .75 (default 1.5 / .75) .389 .700 .785      .462 .700 .788
+  title on chunk 0, k1 0.9 b .4                       .392 .700 .782      .447 .711 .784
+  title on chunk 0, k1 2.0 b .75                      .392 .696 .778      .462 .696 .784
 Our BM25 side over our chunks equals the window baseline (±.02, sampling noise at n≈280); the
 issue's 0.45 vs 0.55 was one month of 67 questions. Title placement moves ±.02 with no
 consistent sign (kept: title on every chunk); smaller chunks lose .07 at hit@1 (kept: 200);
