@@ -21,7 +21,7 @@ from rag.models import Answer
 from rag.settings import Settings
 from ui import render
 from ui.examples import example_questions
-from ui.filters import build_filters
+from ui.filters import build_filters, parse_as_of
 from ui.uploads import save_uploads
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ class Handlers:
         since: str,
         until: str,
         top_k: float,
+        as_of: str = "",
     ) -> Iterator[tuple[Any, ...]]:
         """Stream one answer into the chat; errors become an assistant message.
 
@@ -102,6 +103,7 @@ class Handlers:
         yield show("…"), "", render.SEARCHING_HTML, conv
         try:
             filters = build_filters(sources, since, until)
+            day = parse_as_of(as_of)
         except ValueError as exc:
             yield show(render.error_markdown(str(exc))), "", render.sources_html(None), conv
             return
@@ -109,7 +111,8 @@ class Handlers:
         try:
             if conv.session is None:
                 conv.session = ChatSession(self.pipeline())
-            with closing(conv.session.stream(question, filters=filters, top_k=int(top_k))) as it:
+            stream = conv.session.stream(question, filters=filters, top_k=int(top_k), as_of=day)
+            with closing(stream) as it:
                 for item in it:
                     if conv.turn != turn:  # a newer question in this browser took over
                         return
