@@ -182,9 +182,7 @@ class HybridRetriever:
             if cands
             else []
         )
-        weight = (
-            self.settings.recency_weight_present if present else self.settings.recency_weight
-        )
+        weight = self.settings.recency_weight_present if present else self.settings.recency_weight
         ranked = temporal.apply_recency(
             ranked, _published, as_of, weight, self.settings.recency_half_life_days
         )
