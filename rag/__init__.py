@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 from rag.models import Answer, Citation, Filters
@@ -18,17 +19,23 @@ def query(
     history: list[tuple[str, str]] | None = None,
     top_k: int | None = None,
     settings: Settings | None = None,
+    as_of: dt.date | str | None = None,
 ) -> Answer:
     """Answer a question from the ingested corpus, with citations.
 
     `filters` may be a `Filters` or a dict such as {"sources": ["BBC"], "since": "2025-01-01"}.
+    `as_of` (a date or "YYYY-MM-DD"; default today) answers as of that date: nothing published
+    after it is visible (undated articles are), and "last week" in the question means the
+    week before it.
     The model and store load on first use and are reused by later calls in the process.
     """
     from rag.pipeline import get_pipeline
 
     if isinstance(filters, dict):
         filters = Filters.model_validate(filters)
-    return get_pipeline(settings).answer(question, filters=filters, history=history, top_k=top_k)
+    return get_pipeline(settings).answer(
+        question, filters=filters, history=history, top_k=top_k, as_of=as_of
+    )
 
 
 def get_pipeline(settings: Settings | None = None) -> Pipeline:

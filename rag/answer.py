@@ -8,9 +8,11 @@ instead of guessing.
 
 from __future__ import annotations
 
-from rag import scoring
+import datetime as dt
+
+from rag import scoring, temporal
 from rag.models import Answer, Citation
-from rag.retrieval import Passage, Retrieval
+from rag.retrieval import Passage, Retrieval, published_date
 from rag.settings import Settings
 
 NO_ANSWER_TEXT = (
@@ -81,17 +83,17 @@ class ExtractiveAnswerer:
         if self.should_abstain(retrieval):
             return abstention(question, retrieval)
         ranked = [(p.candidate, p.score) for p in passages]
-        picks = distinct_picks(
-            passages,
-            scoring.select_sentences(
-                ranked,
-                retrieval.terms,
-                max_sentences=3 * self.settings.answer_sentences,
-                idf=retrieval.idf,
-                question=question,
-            ),
-            self.settings.answer_sentences,
+        candidates = scoring.select_sentences(
+            ranked,
+            retrieval.terms,
+            max_sentences=3 * self.settings.answer_sentences,
+            idf=retrieval.idf,
+            question=question,
         )
+        picks = distinct_picks(passages, candidates, self.settings.answer_sentences)
+        newest = newest_evidence(passages, candidates, question, self.settings.answer_sentences)
+        if newest is not None:
+            picks = newest[0]
         if not picks:
             return abstention(question, retrieval)
         numbers: dict[tuple[int, int], int] = {}
@@ -104,12 +106,31 @@ class ExtractiveAnswerer:
                 citations.append(make_citation(numbers[key], passages[pi], si))
             sentence = " ".join(passages[pi].sentence_text(si).split())
             parts.append(f"{sentence} [{numbers[key]}]")
+        text = " ".join(parts)
+        if newest is not None:
+            text = f"As of {temporal.format_date(newest[1])}: {text}"
         return Answer(
             question=question,
-            text=" ".join(parts),
+            text=text,
             citations=citations,
             retrieval_query=retrieval.query,
+            as_of=newest[1].isoformat() if newest is not None else "",
         )
+
+
+def newest_evidence(
+    passages: list[Passage], picks: list[tuple[int, int, float]], question: str, limit: int
+) -> tuple[list[tuple[int, int, float]], dt.date] | None:
+    """When the answering sentences of dated articles disagree, the picks with the newest
+    evidence first and its date (rag.temporal.conflicts); None otherwise."""
+    return temporal.newest_first(
+        picks,
+        text_of=lambda p: passages[p[0]].sentence_text(p[1]),
+        date_of=lambda p: published_date(passages[p[0]].hit),
+        doc_of=lambda p: passages[p[0]].hit.doc_id,
+        question=question,
+        limit=limit,
+    )
 
 
 def distinct_picks(

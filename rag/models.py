@@ -90,9 +90,12 @@ class Filters(BaseModel):
     since: dt.date | None = None
     until: dt.date | None = None
     doc_ids: list[str] | None = None
+    # Visibility as of a date: nothing published after it; undated articles stay visible
+    # (unlike `until`, see rag.store.filters). The pipeline sets it from `query(as_of=...)`.
+    as_of: dt.date | None = None
 
     def is_empty(self) -> bool:
-        return not (self.sources or self.since or self.until or self.doc_ids)
+        return not (self.sources or self.since or self.until or self.doc_ids or self.as_of)
 
 
 class Citation(BaseModel):
@@ -121,3 +124,10 @@ class Answer(BaseModel):
     retrieval_query: str = ""  # the standalone query actually searched (after condensing)
     notice: str = ""  # e.g. "LLM unavailable, extractive answer shown"
     timings: dict[str, float] = Field(default_factory=dict)  # milliseconds per stage
+    # The date the question was answered as of (nothing published later was visible).
+    asked_as_of: str = ""
+    # When the top passages disagree over time, the date of the newest evidence the answer
+    # used (its text then starts "As of <date>: "); "" otherwise.
+    as_of: str = ""
+    # The date window read from the question ("last month" → since/until), "" when none.
+    window: str = ""

@@ -10,6 +10,7 @@ sees the same store (a `--rebuild` drops and recreates its collections).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -71,8 +72,13 @@ class Pipeline:
         filters: Filters | None = None,
         history: History | None = None,
         top_k: int | None = None,
+        as_of: dt.date | str | None = None,
     ) -> Retrieval:
-        return self.retriever.retrieve(condense(question, history), filters=filters, top_k=top_k)
+        """Passages for the question as of a date (default today: nothing published later is
+        visible; see `HybridRetriever.retrieve`)."""
+        return self.retriever.retrieve(
+            condense(question, history), filters=filters, top_k=top_k, as_of=as_of
+        )
 
     def answer(
         self,
@@ -81,14 +87,17 @@ class Pipeline:
         filters: Filters | None = None,
         history: History | None = None,
         top_k: int | None = None,
+        as_of: dt.date | str | None = None,
     ) -> Answer:
         question = question.strip()
         if not question:
             raise ValueError("the question is empty")
         t0 = time.perf_counter()
-        retrieval = self.retrieve(question, filters=filters, history=history, top_k=top_k)
+        retrieval = self.retrieve(
+            question, filters=filters, history=history, top_k=top_k, as_of=as_of
+        )
         t = time.perf_counter()
-        answer = self.answerer.answer(question, retrieval)
+        answer = with_time(self.answerer.answer(question, retrieval), retrieval)
         answer.timings = {
             **retrieval.timings,
             "answer_ms": round((time.perf_counter() - t) * 1000, 2),
@@ -103,6 +112,7 @@ class Pipeline:
         filters: Filters | None = None,
         history: History | None = None,
         top_k: int | None = None,
+        as_of: dt.date | str | None = None,
     ) -> Iterator[str | Answer]:
         """Text deltas, then the final `Answer` as the last item.
 
@@ -112,12 +122,27 @@ class Pipeline:
         streamer = getattr(self.answerer, "stream", None)
         if streamer is not None:
             question = question.strip()
-            retrieval = self.retrieve(question, filters=filters, history=history, top_k=top_k)
-            yield from streamer(question, retrieval)
+            retrieval = self.retrieve(
+                question, filters=filters, history=history, top_k=top_k, as_of=as_of
+            )
+            for item in streamer(question, retrieval):
+                yield with_time(item, retrieval) if isinstance(item, Answer) else item
             return
-        answer = self.answer(question, filters=filters, history=history, top_k=top_k)
+        answer = self.answer(question, filters=filters, history=history, top_k=top_k, as_of=as_of)
         yield from _pieces(answer.text)
         yield answer
+
+
+def with_time(answer: Answer, retrieval: Retrieval) -> Answer:
+    """The answer with the date it was answered as of, the question's window and any notice
+    about a window that found nothing."""
+    if retrieval.as_of:
+        answer.asked_as_of = retrieval.as_of.isoformat()
+    if retrieval.window:
+        answer.window = retrieval.window.describe()
+    if retrieval.notice and retrieval.notice not in answer.notice:
+        answer.notice = f"{answer.notice} {retrieval.notice}".strip()
+    return answer
 
 
 def _pieces(text: str) -> Iterator[str]:
@@ -233,17 +258,29 @@ class ChatSession:
         self.max_turns = max_turns
 
     def ask(
-        self, question: str, *, filters: Filters | None = None, top_k: int | None = None
+        self,
+        question: str,
+        *,
+        filters: Filters | None = None,
+        top_k: int | None = None,
+        as_of: dt.date | str | None = None,
     ) -> Answer:
-        answer = self.pipeline.answer(question, filters=filters, history=self.history, top_k=top_k)
+        answer = self.pipeline.answer(
+            question, filters=filters, history=self.history, top_k=top_k, as_of=as_of
+        )
         self._remember(question, answer)
         return answer
 
     def stream(
-        self, question: str, *, filters: Filters | None = None, top_k: int | None = None
+        self,
+        question: str,
+        *,
+        filters: Filters | None = None,
+        top_k: int | None = None,
+        as_of: dt.date | str | None = None,
     ) -> Iterator[str | Answer]:
         for item in self.pipeline.stream(
-            question, filters=filters, history=list(self.history), top_k=top_k
+            question, filters=filters, history=list(self.history), top_k=top_k, as_of=as_of
         ):
             if isinstance(item, Answer):
                 self._remember(question, item)

@@ -8,18 +8,19 @@ combines them.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag import scoring
+from rag import scoring, temporal
 from rag.embedding import Embedder
 from rag.models import Filters
 from rag.rerank import Reranker, rerank_order
 from rag.settings import Settings
-from rag.store import Bm25Manager, ChunkHit, SentenceRecord, Store
+from rag.store import Bm25Manager, ChunkHit, SentenceRecord, Store, published_number
 from rag.text import question_terms, tokenize
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,11 @@ class Retrieval:
     # The raw candidate lists, best first, kept for evaluation against single-side baselines.
     dense_ids: list[str] = field(default_factory=list)
     bm25_ids: list[str] = field(default_factory=list)
+    # Answers as of a date (rag.temporal): the date, the window read from the question (None:
+    # none, or it found nothing), and a note for the user when a window was dropped.
+    as_of: dt.date | None = None
+    window: temporal.Window | None = None
+    notice: str = ""
 
 
 class HybridRetriever:
@@ -74,11 +80,53 @@ class HybridRetriever:
         self.reranker = reranker
 
     def retrieve(
-        self, query: str, *, filters: Filters | None = None, top_k: int | None = None
+        self,
+        query: str,
+        *,
+        filters: Filters | None = None,
+        top_k: int | None = None,
+        as_of: dt.date | str | None = None,
+    ) -> Retrieval:
+        """The top passages visible `as_of` (default today: nothing published later; undated
+        articles stay, see rag.store.filters). Relative time in the query ("last month")
+        narrows to a window unless `filters` give dates; a window that finds nothing is
+        dropped again, and the retrieval says so in `notice`."""
+        asked = as_of if as_of is not None else (filters.as_of if filters else None)
+        day = temporal.resolve_as_of(asked)
+        base = (filters or Filters()).model_copy(update={"as_of": day})
+        window = None
+        if self.settings.question_windows and not (base.since or base.until):
+            window = temporal.question_window(query, day)
+        present = temporal.is_present_question(query)
+        if window is not None:
+            narrowed = base.model_copy(update={"since": window.since, "until": window.until})
+            found = self._search(query, narrowed, top_k, day, present)
+            if found.passages:
+                found.window = window
+                return found
+            result = self._search(query, base, top_k, day, present)
+            result.notice = (
+                f"Nothing was published {window.phrase!r} ({window.since}..{window.until}); "
+                "answered from all dates up to " + day.isoformat() + "."
+            )
+            result.timings["window_fallback"] = 1.0
+            return result
+        return self._search(query, base, top_k, day, present)
+
+    def _search(
+        self, query: str, filters: Filters, top_k: int | None, as_of: dt.date, present: bool
     ) -> Retrieval:
         timings: dict[str, float] = {}
         k = top_k or self.settings.top_k
         n = max(self.settings.candidates, k)
+
+        index = self.bm25.current()
+        if (
+            filters.as_of
+            and filters.as_of >= dt.date.today()
+            and index.latest_published <= published_number(filters.as_of)
+        ):  # "as of today" over a store with nothing newer: a clause that admits everything
+            filters = filters.model_copy(update={"as_of": None})
 
         t = time.perf_counter()
         qvec = self.embedder.encode([query])[0]
@@ -89,7 +137,6 @@ class HybridRetriever:
         timings["dense_ms"] = _ms(t)
 
         t = time.perf_counter()
-        index = self.bm25.current()
         q_tokens = tokenize(query)
         bm_ids, _, bm_all = index.top(q_tokens, n, index.allowed(filters))
         timings["bm25_ms"] = _ms(t)
@@ -137,6 +184,10 @@ class HybridRetriever:
             if cands
             else []
         )
+        weight = self.settings.recency_weight_present if present else self.settings.recency_weight
+        ranked = temporal.apply_recency(
+            ranked, _published, as_of, weight, self.settings.recency_half_life_days
+        )
         passages = [
             Passage(c.payload[0], float(s), c, c.payload[1], c.payload[2], c.payload[3])
             for c, s in ranked
@@ -156,7 +207,21 @@ class HybridRetriever:
             timings,
             dense_ids=[h.chunk_id for h in dense_hits],
             bm25_ids=list(bm_ids),
+            as_of=as_of,
         )
+
+
+def _published(candidate: scoring.Candidate) -> dt.date | None:
+    return published_date(candidate.payload[0])
+
+
+def published_date(hit: ChunkHit) -> dt.date | None:
+    """The publication date of a retrieved chunk's article (None: undated)."""
+    value = str(hit.metadata.get("published", "") or "")
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
 
 
 def rerank(reranker: Reranker, query: str, passages: list[Passage], depth: int) -> list[Passage]:

@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     fusion: Literal["zscore", "rrf"] = "zscore"
     dedupe_threshold: float = 0.95
     answer_sentences: int = Field(default=2, ge=1, le=3)
+    # Answers as of a date (rag.temporal). A question's relative time ("last month") becomes a
+    # date window; a recency prior (weight * 0.5 ** (age / half-life), added to fused scores)
+    # favours newer passages: `recency_weight` for every question (0: off until measured on
+    # news), `recency_weight_present` for questions about the present ("latest", "currently").
+    question_windows: bool = True
+    recency_weight: float = Field(default=0.0, ge=0)
+    recency_weight_present: float = Field(default=0.5, ge=0)
+    recency_half_life_days: float = Field(default=14.0, gt=0)
     # Optional local cross-encoder (a sentence-transformers CrossEncoder directory) that
     # re-orders the top `rerank_depth` passages; off by default, none ships with newsrag.
     cross_encoder_path: str | None = None

@@ -80,7 +80,6 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(corpus_dir=corpus, store_dir=tmp_path / "store", collection=f"t{os.getpid()}")
 
 
-
 @pytest.fixture(scope="module")
 def news_settings(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Settings:  # noqa: ANN001
     """The small news corpus of `newsdata`, ingested with the real model (once per module)."""

@@ -97,8 +97,12 @@ class TestEvalCommand:
         for key in KEYS:
             assert key in m, key
         for key in ("bm25", "dense"):
-            assert set(m["baselines"][key]) == {"mrr_at_10", "recall_at_1", "recall_at_5",
-                                                "recall_at_10"}
+            assert set(m["baselines"][key]) == {
+                "mrr_at_10",
+                "recall_at_1",
+                "recall_at_5",
+                "recall_at_10",
+            }
         assert m["questions"] == 60
         assert m["citation_validity"] == 1.0
         assert m["recall_at_10"] >= 0.9  # 36 passages: the gold one is nearly always found
@@ -111,17 +115,30 @@ class TestEvalCommand:
         again = _run([*args, "--limit", "60"], {})
         assert json.loads(again.stdout)["mrr_at_10"] == m["mrr_at_10"]
 
-    def test_own_jsonl_against_the_current_store(
-        self, squad_slice: Path, tmp_path: Path
-    ) -> None:
+    def test_own_jsonl_against_the_current_store(self, squad_slice: Path, tmp_path: Path) -> None:
         store = tmp_path / "store"
-        built = _run(["squad", "--data", str(squad_slice), "--store-dir", str(store),
-                      "--limit", "1", "--json"], {})
+        built = _run(
+            [
+                "squad",
+                "--data",
+                str(squad_slice),
+                "--store-dir",
+                str(store),
+                "--limit",
+                "1",
+                "--json",
+            ],
+            {},
+        )
         assert built.returncode == 0, built.stderr[-2000:]
         mine = tmp_path / "mine.jsonl"
         mine.write_text(
-            json.dumps({"question": "Which NFL team represented the AFC at Super Bowl 50?",
-                        "answers": ["Denver Broncos"]})
+            json.dumps(
+                {
+                    "question": "Which NFL team represented the AFC at Super Bowl 50?",
+                    "answers": ["Denver Broncos"],
+                }
+            )
             + "\n"
         )
         env = {"NEWSRAG_STORE_DIR": str(store), "NEWSRAG_COLLECTION": "squad"}

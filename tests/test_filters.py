@@ -3,6 +3,7 @@ side (a real embedded Chroma store) and the lexical side (the BM25 mask), and th
 
 The rule under test: sources / doc ids restrict to those; since / until bound the publication
 date inclusively; any date filter excludes undated articles; several filters AND together.
+`as_of` (answers as of a date) hides what was published after it but keeps undated articles.
 """
 
 from __future__ import annotations
@@ -52,6 +53,16 @@ CASES = [
     ({"doc_ids": ["jan", "june-end"], "sources": ["BBC"]}, {"jan"}),
     ({"sources": ["Reuters"], "until": "2024-12-31"}, {"june-end"}),
     ({"sources": ["BBC", "Reuters"], "since": "2024-02-01", "until": "2024-06-29"}, {"june"}),
+    # as_of: nothing published after it; undated articles stay visible
+    ({"as_of": "2024-06-15"}, {"jan", "june", "undated"}),
+    ({"as_of": "2024-06-14"}, {"jan", "undated"}),
+    ({"as_of": "2023-01-01"}, {"undated"}),
+    ({"as_of": "2030-01-01"}, ALL),
+    ({"as_of": "2024-06-30", "sources": ["Reuters"]}, {"june-end", "undated"}),
+    # ... but an explicit window with as_of still excludes undated ones
+    ({"as_of": "2024-06-30", "since": "2024-01-01"}, {"jan", "june", "june-end"}),
+    ({"as_of": "2024-06-20", "until": "2024-12-31"}, {"jan", "june"}),
+    ({"as_of": "2024-12-31", "until": "2024-06-15"}, {"jan", "june"}),
 ]
 
 

@@ -291,12 +291,20 @@ class TestIngestRealModel:
 class TestModelConfiguration:
     def test_unreachable_hub_model_fails_fast_in_one_line(self, settings: Settings) -> None:
         write_corpus(settings.corpus_dir, ["chess-final.md"])
-        env = {**os.environ, "NEWSRAG_CORPUS_DIR": str(settings.corpus_dir),
-               "NEWSRAG_STORE_DIR": str(settings.store_dir),
-               "NEWSRAG_EMBED_MODEL": "some-org/not-a-cached-model"}
+        env = {
+            **os.environ,
+            "NEWSRAG_CORPUS_DIR": str(settings.corpus_dir),
+            "NEWSRAG_STORE_DIR": str(settings.store_dir),
+            "NEWSRAG_EMBED_MODEL": "some-org/not-a-cached-model",
+        }
         t0 = time.monotonic()
-        out = subprocess.run([sys.executable, "-m", "ui.cli", "ingest"], env=env,
-                             capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-m", "ui.cli", "ingest"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 2
         assert "some-org/not-a-cached-model" in out.stderr and "hub" in out.stderr
         assert "Traceback" not in out.stderr
@@ -305,8 +313,13 @@ class TestModelConfiguration:
 
     def test_bad_setting_is_named(self, settings: Settings) -> None:
         env = {**os.environ, "NEWSRAG_CHUNK_SIZE": "lots"}
-        out = subprocess.run([sys.executable, "-m", "ui.cli", "ingest", "--dry-run"], env=env,
-                             capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-m", "ui.cli", "ingest", "--dry-run"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 2 and "NEWSRAG_CHUNK_SIZE" in out.stderr
 
     @pytest.mark.parametrize("command", [["ingest"], ["ask", "Who won?"]])
@@ -315,10 +328,19 @@ class TestModelConfiguration:
     ) -> None:
         """Exit 2 naming the setting, not "store unavailable" (exit 3) from Chroma."""
         write_corpus(settings.corpus_dir, ["chess-final.md"])
-        env = {**os.environ, "NEWSRAG_CORPUS_DIR": str(settings.corpus_dir),
-               "NEWSRAG_STORE_DIR": str(settings.store_dir), "NEWSRAG_COLLECTION": "my news!"}
-        out = subprocess.run([sys.executable, "-m", "ui.cli", *command], env=env,
-                             capture_output=True, text=True, timeout=120)
+        env = {
+            **os.environ,
+            "NEWSRAG_CORPUS_DIR": str(settings.corpus_dir),
+            "NEWSRAG_STORE_DIR": str(settings.store_dir),
+            "NEWSRAG_COLLECTION": "my news!",
+        }
+        out = subprocess.run(
+            [sys.executable, "-m", "ui.cli", *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 2, out.stderr
         assert "NEWSRAG_COLLECTION" in out.stderr and "collection name" in out.stderr
         assert "unavailable" not in out.stderr and "Traceback" not in out.stderr

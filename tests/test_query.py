@@ -26,8 +26,11 @@ def pipeline(news_settings: Settings) -> Pipeline:
 
 PARAPHRASES = [
     ("What will the new crossing in Port Ellery cost?", "harbour-bridge.md", "84 million"),
-    ("Which grain did farmers plant instead because it uses less water?", "wheat-harvest.md",
-     "sorghum"),
+    (
+        "Which grain did farmers plant instead because it uses less water?",
+        "wheat-harvest.md",
+        "sorghum",
+    ),
     ("Which grandmaster lost the chess final to the teenager?", "chess-final.md", "Piotr Adamek"),
     ("Why did Voltreon choose the former airfield site?", "battery-plant.md", "rail connections"),
     ("Where was the stolen prayer book found?", "museum-theft.md", "antiques shop"),
@@ -166,7 +169,10 @@ class TestAskCommand:
         }
         return subprocess.run(
             [sys.executable, "-m", "ui.cli", "ask", *args],
-            env=env, capture_output=True, text=True, timeout=300,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
 
     def test_answered_abstained_and_json(self, news_settings: Settings) -> None:
@@ -179,7 +185,9 @@ class TestAskCommand:
         assert out.returncode == 0
         assert "could not find" in out.stdout and "Closest passages:" in out.stdout
 
-        out = self.run(news_settings, "Who won the chess title?", "--json", "--source", "Coastal Herald")
+        out = self.run(
+            news_settings, "Who won the chess title?", "--json", "--source", "Coastal Herald"
+        )
         data = json.loads(out.stdout)
         assert data["citations"][0]["doc_id"] == "chess-final.md"
 

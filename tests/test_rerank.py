@@ -101,7 +101,10 @@ class TestRetrievalWithReranker:
         }
         out = subprocess.run(
             [sys.executable, "-m", "ui.cli", "ask", "What will the bridge cost?"],
-            env=env, capture_output=True, text=True, timeout=300,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert out.returncode == 2
         assert "/no/such/cross-encoder" in out.stderr and "no such directory" in out.stderr

@@ -309,6 +309,20 @@ def test_bad_date_filter_gives_a_clear_message(page) -> None:
     assert "is not a date" in answer and "YYYY-MM-DD" in answer
 
 
+def test_as_of_field_hides_later_articles_and_rejects_bad_dates(ingested: Server, page) -> None:
+    page.get_by_text("Filters (apply to the next question)").click()
+    page.fill("#as-of input, #as-of textarea", "2024-02-30")
+    answer = ask(page, "How much will the harbour bridge cost?")
+    assert "'as of' date" in answer and "YYYY-MM-DD" in answer
+    # the bridge article was published on 2024-03-14: as of March 1st it is not there yet
+    page.fill("#as-of input, #as-of textarea", "2024-03-01")
+    answer = ask(page, "How much will the harbour bridge cost?")
+    assert "84 million" not in answer
+    assert "Council approves new harbour bridge" not in page.locator("#sources").inner_text()
+    page.fill("#as-of input, #as-of textarea", "")  # empty: now
+    assert "84 million" in ask(page, "How much will the harbour bridge cost?")
+
+
 def test_gradio_client_ask_and_ingest(server: Server) -> None:
     from gradio_client import Client
 

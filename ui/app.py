@@ -107,6 +107,12 @@ def build_app(settings: Settings, pipeline: Any | None = None) -> gr.Blocks:
                                 until = gr.Textbox(
                                     label="Until", placeholder="YYYY-MM-DD", elem_id="until"
                                 )
+                                as_of = gr.Textbox(
+                                    label="As of",
+                                    placeholder="YYYY-MM-DD (empty: now)",
+                                    info="answer as if on this date: later articles are hidden",
+                                    elem_id="as-of",
+                                )
                                 top_k = gr.Slider(
                                     1,
                                     20,
@@ -164,7 +170,7 @@ def build_app(settings: Settings, pipeline: Any | None = None) -> gr.Blocks:
         session = gr.State(None)
 
         view = [table, doc_pick, source_filter, chatbot, count]
-        chat_inputs = [question, chatbot, session, source_filter, since, until, top_k]
+        chat_inputs = [question, chatbot, session, source_filter, since, until, top_k, as_of]
         chat_outputs = [chatbot, question, sources_panel, session]
         question.submit(h.respond, chat_inputs, chat_outputs, **private)
         ask.click(h.respond, chat_inputs, chat_outputs, **private)

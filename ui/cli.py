@@ -64,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--source", action="append", help="only this source (repeatable)")
     ask.add_argument("--since", type=_date, help="published on or after YYYY-MM-DD")
     ask.add_argument("--until", type=_date, help="published on or before YYYY-MM-DD")
+    ask.add_argument(
+        "--as-of",
+        metavar="DATE",
+        help="answer as of YYYY-MM-DD: nothing published later is visible (default today)",
+    )
     ask.add_argument("-k", "--top-k", type=int, help="number of passages to use")
 
     serve = sub.add_parser("serve", help="serve the web chat")
@@ -165,15 +170,21 @@ def _ask(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
     from rag import query
     from rag.models import Filters
     from rag.store import StoreError, embedded_store_missing
+    from rag.temporal import resolve_as_of
 
+    as_of = resolve_as_of(args.as_of)  # a bad date: ValueError → one line, exit 2
     if embedded_store_missing(settings):
         raise StoreError(f"no store at {settings.store_dir} yet: run `newsrag ingest` first")
     filters = Filters(sources=args.source, since=args.since, until=args.until)
-    answer = query(args.question, filters=filters, top_k=args.top_k, settings=settings)
+    answer = query(args.question, filters=filters, top_k=args.top_k, settings=settings, as_of=as_of)
     if args.json:
         say(answer.model_dump_json(indent=2))
         return EXIT_OK
     say(answer.text)
+    if args.as_of:
+        say(f"(answered as of {answer.asked_as_of})")
+    if answer.notice:
+        say(f"({answer.notice})")
     if answer.citations:
         say("\nClosest passages:" if answer.abstained else "\nSources:")
     for c in answer.citations:

@@ -38,3 +38,8 @@ def build_filters(
         raise ValueError(f"The 'since' date {start} is after the 'until' date {end}.")
     filters = Filters(sources=chosen or None, since=start, until=end)
     return None if filters.is_empty() else filters
+
+
+def parse_as_of(value: str | None) -> dt.date | None:
+    """The "As of" textbox: the date to answer as of; empty means now (None)."""
+    return parse_date(value, "'as of'")

@@ -22,7 +22,7 @@ from rag.settings import Settings
 from rag.store.lease import LeaseHeldError
 from ui import render
 from ui.examples import example_questions
-from ui.filters import build_filters
+from ui.filters import build_filters, parse_as_of
 from ui.uploads import save_uploads
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class Handlers:
         since: str,
         until: str,
         top_k: float,
+        as_of: str = "",
     ) -> Iterator[tuple[Any, ...]]:
         """Stream one answer into the chat; errors become an assistant message.
 
@@ -103,6 +104,7 @@ class Handlers:
         yield show("…"), "", render.SEARCHING_HTML, conv
         try:
             filters = build_filters(sources, since, until)
+            day = parse_as_of(as_of)
         except ValueError as exc:
             yield show(render.error_markdown(str(exc))), "", render.sources_html(None), conv
             return
@@ -113,7 +115,7 @@ class Handlers:
             # a generator: closing it stops an LLM's generation when the user leaves
             stream = cast(
                 Generator[str | Answer, None, None],
-                conv.session.stream(question, filters=filters, top_k=int(top_k)),
+                conv.session.stream(question, filters=filters, top_k=int(top_k), as_of=day),
             )
             with closing(stream) as it:
                 for item in it:

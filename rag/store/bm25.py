@@ -76,6 +76,12 @@ class Bm25Index:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def latest_published(self) -> int:
+        """The newest `published_num` indexed (-1: none dated): lets a query "as of today"
+        skip a date clause that would admit everything."""
+        return int(self._published.max()) if self._published.size else -1
+
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """BM25 score of every indexed chunk (zeros when no query term is known)."""
         if not self.ids:

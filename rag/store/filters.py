@@ -11,6 +11,13 @@ retrieval always admit the same articles. The rules:
   asking for a date window wants articles known to be in it, and an undated article is not.
   (Undated articles are stored with `published_num` = -1, so the date clauses add a lower
   bound of 0 when only `until` is given.)
+- `as_of` (what was visible on a date: `query(as_of=...)`, default today): the article was
+  published on or before `as_of`, **or is undated**. Undated articles (a user's own notes,
+  the seed corpus) have no date that could be after `as_of`, and hiding them from every
+  question asked "as of now" would hide them always. So: an explicit date window (`since` /
+  `until`, also the window read from "last month" in a question) excludes undated articles;
+  `as_of` alone does not. Since undated articles are stored as -1, the clause is a single
+  `published_num <= as_of` with no lower bound, identical on both sides.
 
 Several filters combine with AND; an empty `Filters` (or None) admits everything.
 """
@@ -46,6 +53,9 @@ def clauses(filters: Filters | None) -> list[Clause]:
         out.append(("published_num", "$gte", lowest))
     if filters.until:
         out.append(("published_num", "$lte", published_number(filters.until)))
+    if filters.as_of and not (filters.until and filters.until <= filters.as_of):
+        # undated (-1) passes: no lower bound (see the module docstring)
+        out.append(("published_num", "$lte", published_number(filters.as_of)))
     return out
 
 
