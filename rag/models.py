@@ -8,9 +8,20 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import unicodedata
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+# Lone UTF-16 surrogates (from a JSON or YAML "\\uD800" escape, or a file name that is not UTF-8)
+# are legal in a Python str but cannot be encoded as UTF-8, so Chroma, SQLite and the browser
+# would all fail on them.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def scrub_surrogates(text: str) -> str:
+    """Replace each lone surrogate by U+FFFD, one character for one, so offsets do not move."""
+    return _SURROGATES.sub("\ufffd", text)
 
 
 def normalize_text(text: str) -> str:
@@ -19,7 +30,7 @@ def normalize_text(text: str) -> str:
     Offsets of chunks and citations index into this string, so it must be computed once and
     stored, never recomputed differently elsewhere.
     """
-    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = unicodedata.normalize("NFC", scrub_surrogates(text)).replace("\r\n", "\n").replace("\r", "\n")
     lines = [line.rstrip() for line in text.split("\n")]
     out: list[str] = []
     blank = 0
@@ -49,6 +60,11 @@ class Article(BaseModel):
     author: str = ""
     published: dt.date | None = None
     path: str = ""  # corpus-relative path of the file it came from
+
+    @field_validator("doc_id", "title", "text", "source", "url", "author", "path")
+    @classmethod
+    def _encodable(cls, value: str) -> str:
+        return scrub_surrogates(value)
 
     @property
     def sha256(self) -> str:
@@ -121,6 +137,13 @@ class Answer(BaseModel):
     text: str
     citations: list[Citation] = Field(default_factory=list)
     abstained: bool = False
+    # The answer itself (a name, number, date or short phrase): a verbatim substring of the
+    # quote of citation `short_citation`, at `short_start:short_end` in that article's text.
+    # Empty when no span is confident: never a guess.
+    short: str = ""
+    short_citation: int = 0
+    short_start: int = 0
+    short_end: int = 0
     retrieval_query: str = ""  # the standalone query actually searched (after condensing)
     notice: str = ""  # e.g. "LLM unavailable, extractive answer shown"
     timings: dict[str, float] = Field(default_factory=dict)  # milliseconds per stage

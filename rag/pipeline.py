@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from rag.answer import ExtractiveAnswerer
 from rag.condense import condense
 from rag.embedding import Embedder, SentenceTransformerEmbedder, load_embedder
-from rag.models import Answer, Filters
+from rag.models import Answer, Filters, scrub_surrogates
 from rag.rerank import Reranker, load_reranker
 from rag.retrieval import HybridRetriever, Retrieval
 from rag.settings import Settings
@@ -89,7 +89,7 @@ class Pipeline:
         top_k: int | None = None,
         as_of: dt.date | str | None = None,
     ) -> Answer:
-        question = question.strip()
+        question = scrub_surrogates(question).strip()
         if not question:
             raise ValueError("the question is empty")
         t0 = time.perf_counter()
@@ -121,7 +121,7 @@ class Pipeline:
         """
         streamer = getattr(self.answerer, "stream", None)
         if streamer is not None:
-            question = question.strip()
+            question = scrub_surrogates(question).strip()
             retrieval = self.retrieve(
                 question, filters=filters, history=history, top_k=top_k, as_of=as_of
             )

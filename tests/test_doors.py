@@ -21,7 +21,7 @@ import random
 import pytest
 import yaml
 from conftest import FakeEmbedder
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from newsdata import write_corpus
 from test_loaders import make_pdf
@@ -242,6 +242,8 @@ def door_ingestor(tmp_path_factory: pytest.TempPathFactory) -> Ingestor:
 
 
 @given(case=st.lists(corpus_files, min_size=1, max_size=3))
+# Found by CI: a YAML "\\uD800" escape in a title became a lone surrogate that Chroma refused.
+@example(case=[(".md", b'---\ntitle: "\\uD800"\n---\nBody text of the story.\n')])
 def test_bad_files_never_break_ingest_nor_lose_the_good_article(
     door_ingestor: Ingestor, case: list[tuple[str, bytes]]
 ) -> None:

@@ -291,6 +291,23 @@ class TestMarkdown:
         article = load_one(write(tmp_path, "a.md", "---\ntitle: T\ndate: 2025-02-30\n---\nB."))
         assert article.text  # front matter ignored (logged), the article still loads
 
+    @pytest.mark.parametrize(
+        ("name", "content"),
+        [
+            ("a.md", '---\ntitle: "\\uD800 Harbour"\n---\nBody text of the story.\n'),
+            ("a.json", '{"title": "T", "text": "Body \\udfff of the story."}'),
+            ("a.jsonl", '{"title": "\\ud83d", "text": "Body of the story.", "source": "\\ud800"}'),
+        ],
+    )
+    def test_lone_surrogate_escapes_become_replacement_characters(
+        self, tmp_path: Path, name: str, content: str
+    ) -> None:
+        # A "\uD800" escape decodes to a str that UTF-8 cannot encode; the store would fail.
+        article = load_one(write(tmp_path, name, content))
+        for value in (article.title, article.text, article.source):
+            value.encode("utf-8")  # raises UnicodeEncodeError if a surrogate slipped through
+        assert "Body" in article.text
+
     def test_unparseable_date_left_empty(self, tmp_path: Path) -> None:
         article = load_one(write(tmp_path, "a.md", "---\ntitle: T\ndate: last Tuesday\n---\nB."))
         assert article.published is None
