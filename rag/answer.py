@@ -13,6 +13,7 @@ import datetime as dt
 from rag import scoring, temporal
 from rag.models import Answer, Citation
 from rag.retrieval import Passage, Retrieval, published_date
+from rag.scoring import spans
 from rag.settings import Settings
 
 NO_ANSWER_TEXT = (
@@ -96,6 +97,17 @@ class ExtractiveAnswerer:
             picks = newest[0]
         if not picks:
             return abstention(question, retrieval)
+        # The short answer comes from the best answer sentences (under a conflict over time,
+        # only from the newest evidence); the sentence holding it is quoted first.
+        pool = picks[:1] if newest is not None else sorted(candidates, key=lambda t: -t[2])
+        short = find_short(question, passages, pool, retrieval.terms)
+        if short is not None:
+            pick, _ = short
+            said = " ".join(passages[pick[0]].sentence_text(pick[1]).split())
+            picks = [pick] + [
+                p for p in picks if " ".join(passages[p[0]].sentence_text(p[1]).split()) != said
+            ]
+            picks = picks[: self.settings.answer_sentences]
         numbers: dict[tuple[int, int], int] = {}
         citations: list[Citation] = []
         parts: list[str] = []
@@ -109,13 +121,40 @@ class ExtractiveAnswerer:
         text = " ".join(parts)
         if newest is not None:
             text = f"As of {temporal.format_date(newest[1])}: {text}"
-        return Answer(
+        answer = Answer(
             question=question,
             text=text,
             citations=citations,
             retrieval_query=retrieval.query,
             as_of=newest[1].isoformat() if newest is not None else "",
         )
+        if short is not None:
+            span, first = short[1], citations[0]
+            answer.short = span.text
+            answer.short_citation = first.number
+            answer.short_start = first.quote_start + span.start
+            answer.short_end = first.quote_start + span.end
+        return answer
+
+
+# Answer sentences the short answer may come from (best first).
+SHORT_SENTENCES = 4
+
+
+def find_short(
+    question: str,
+    passages: list[Passage],
+    pool: list[tuple[int, int, float]],
+    terms: list[str],
+) -> tuple[tuple[int, int, float], spans.Span] | None:
+    """The confident short answer among the best picks, with the pick it was cut from."""
+    pool = pool[:SHORT_SENTENCES]
+    sentences = [
+        spans.AnswerSentence(passages[pi].sentence_text(si), score, passages[pi].hit.doc_id)
+        for pi, si, score in pool
+    ]
+    span = spans.best_span(question, sentences, terms)
+    return None if span is None else (pool[span.sentence], span)
 
 
 def newest_evidence(

@@ -1,0 +1,241 @@
+"""Short answers: the name, number, date or phrase inside the answering sentences.
+
+No licensed reader model installs here, so the span is found by rules a reader can check:
+candidate spans (numbers, dates, capitalised names) are cut from the best answer sentences,
+kept only when they are of the type the question asks for ("how many" → a number, "when" → a
+date, "who"/"which team"/"where" → a name), dropped when the question already says them, and
+scored by how good their sentence is, how close they sit to the question's own terms in it and
+how many independent articles state the same span. The winner must beat the runner-up by a
+margin; otherwise the short answer stays empty, because a wrong short answer shown in bold is
+worse than none.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag.text import TOKEN_PATTERN, tokenize
+
+# --------------------------------------------------------------------------------------------
+# What the question asks for
+
+NUMBER, DATE, NAME, ANY = "number", "date", "name", "any"
+
+_Q_NUMBER = re.compile(
+    r"\b(how (many|much|long|far|old|big|large|tall|high|often|fast|deep|wide|heavy)|"
+    r"what (percent(age)?|number|amount|proportion|share|size|price|cost|population|rate)|"
+    r"which (number|percentage)|"
+    r"what (is|was|were|are|will be) the (\w+ )?(price|cost|population|number|amount|rate|"
+    r"percentage|size|value|length|height|total|age|budget|salary|score|margin))\b",
+    re.IGNORECASE,
+)
+_Q_DATE = re.compile(
+    r"\b(when|what (year|date|day|month|decade|century|time period)|"
+    r"(which|in what) (year|month|decade|century))\b",
+    re.IGNORECASE,
+)
+_Q_NAME = re.compile(
+    r"^\W*(who|whom|whose)\b|\bwhere\b|\bwho (is|was|are|were|will|has|had)\b|"
+    r"\b(which|what) (\w+ )?(team|company|firm|country|city|state|nation|town|club|party|"
+    r"person|player|man|woman|group|organi[sz]ation|agency|university|college|band|network|"
+    r"airline|brand|province|region|county|island|river|language|newspaper|court|league|"
+    r"school|church|author|president|leader|king|queen|actor|singer|artist|writer|official|"
+    r"candidate|senator|governor|minister|coach|director|ceo|ship|planet|continent|street)\b|"
+    r"\bwhat is the name\b|\bwhat was the name\b",
+    re.IGNORECASE,
+)
+
+
+def question_type(question: str) -> str:
+    """NUMBER, DATE or NAME when the question's wording asks for one, else ANY."""
+    if _Q_NUMBER.search(question):
+        return NUMBER
+    if _Q_DATE.search(question):
+        return DATE
+    if _Q_NAME.search(question):
+        return NAME
+    return ANY
+
+
+# --------------------------------------------------------------------------------------------
+# Candidate spans
+
+_MONTH = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Jan\.|Feb\.|Mar\.|Apr\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)"
+)
+_DAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_DATE_SPAN = re.compile(
+    rf"\b(?:(?:early|late|mid-?) )?{_MONTH}(?: \d{{1,2}}(?:st|nd|rd|th)?)?(?:,? \d{{4}})?(?![\w])"
+    rf"|\b\d{{1,2}} {_MONTH}(?: \d{{4}})?\b"
+    r"|\b(?:the )?(?:1[0-9]|20|twenty-first|nineteenth|eighteenth|twentieth)(?:th|st)? century\b"
+    r"|\b(?:1[0-9]{3}|20[0-9]{2})s?\b(?:(?: |–|-|to )(?:1[0-9]{3}|20[0-9]{2})\b)?"
+    rf"|\b{_DAY}\b"
+)
+_NUMBER_WORD = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+    r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|"
+    r"eighty|ninety|hundred|thousand|dozen|half|a dozen|hundreds|thousands|millions)"
+)
+_MAGNITUDE = r"(?: (?:hundred|thousand|million|billion|trillion)s?)?"
+_NUMBER_SPAN = re.compile(
+    r"(?:(?:US|A|C|HK)?[$£€¥] ?)?\d[\d,]*(?:\.\d+)?" + _MAGNITUDE + r"(?: ?(?:%|percent|per cent))?"
+    rf"|\b{_NUMBER_WORD}(?:[ -]{_NUMBER_WORD})*" + _MAGNITUDE + r"(?: (?:percent|per cent))?\b",
+    re.IGNORECASE,
+)
+# Capitalised words joined by single spaces, with the lower-case particles names contain.
+_NAME_SPAN = re.compile(
+    r"(?<![\w'’-])(?:[A-Z][\w'’.&-]*|\d+[A-Za-z]*)"
+    r"(?:(?: (?:of|de|du|da|del|der|van|von|la|le|and|&|the))* (?:[A-Z][\w'’.&-]*))*"
+)
+# Capitalised at a sentence start only because they start it; never a name by themselves.
+_STARTERS = frozenset(
+    "after although as at before but by despite during for from here however if in it its "
+    "meanwhile more most much no not now on once one since so some that the their then there "
+    "these they this those though thus today under until we what when where which while who "
+    "with yet also according many other another each every both after earlier later last "
+    "next officials experts police critics".split()
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A candidate short answer: `text` is `sentence[start:end]` of answer sentence `sentence`."""
+
+    sentence: int
+    start: int
+    end: int
+    text: str
+    kind: str
+
+
+def _trim(text: str, start: int) -> tuple[str, int]:
+    """Drop a leading article and trailing punctuation (SQuAD's answers rarely keep them)."""
+    m = re.match(r"(?:the|a|an) ", text, re.IGNORECASE)
+    if m and len(text) > m.end():
+        text, start = text[m.end() :], start + m.end()
+    stripped = text.rstrip(".,;:'’\"-")
+    return stripped, start
+
+
+def candidate_spans(sentence: str, index: int) -> list[Span]:
+    """Every number, date and capitalised name in `sentence` (offsets into it)."""
+    out: list[Span] = []
+    taken: list[tuple[int, int]] = []
+    for kind, pattern in ((DATE, _DATE_SPAN), (NUMBER, _NUMBER_SPAN), (NAME, _NAME_SPAN)):
+        for m in pattern.finditer(sentence):
+            text, start = _trim(m.group(0), m.start())
+            end = start + len(text)
+            if not text.strip() or any(s < end and start < e for s, e in taken):
+                continue
+            if kind == NAME:
+                words = text.split()
+                at_start = sentence[:start].strip() == "" or sentence[:start].rstrip()[-1:] in '"“('
+                if words[0].lower() in _STARTERS and (at_start or len(words) == 1):
+                    if len(words) == 1:
+                        continue
+                    cut = len(words[0]) + 1
+                    text, start = text[cut:], start + cut
+                    words = words[1:]
+                if words[-1].lower() in {"of", "and", "the", "&"} or not TOKEN_PATTERN.search(text):
+                    continue
+            taken.append((start, end))
+            out.append(Span(index, start, start + len(text), text, kind))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring
+
+
+@dataclass(frozen=True)
+class SpanWeights:
+    """score = sentence + proximity * closeness + agreement * log(articles) - untyped.
+
+    `sentence` is the answer sentence's score relative to the best one; `closeness` is
+    1 / (1 + words between the span and the nearest question term); `articles` counts the
+    distinct articles whose answer sentences hold the same span. Chosen on SQuAD v1.1 dev
+    (short F1), see bench/experiments/squad_short.py.
+    """
+
+    sentence: float = 1.0
+    proximity: float = 0.3
+    agreement: float = 0.15
+    untyped: float = 0.15  # penalty for a span of another kind than the question asks
+    min_margin: float = 0.05
+
+
+DEFAULT_SPAN_WEIGHTS = SpanWeights()
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    text: str
+    score: float
+    doc_id: str
+
+
+def _norm(text: str) -> str:
+    return " ".join(TOKEN_PATTERN.findall(text.lower()))
+
+
+def _closeness(sentence: str, span: Span, terms: frozenset[str]) -> float:
+    """1 / (1 + words between the span and the nearest question term in the sentence)."""
+    words = [(m.start(), m.group(0)) for m in TOKEN_PATTERN.finditer(sentence)]
+    inside = [i for i, (pos, _) in enumerate(words) if span.start <= pos < span.end]
+    if not inside:
+        return 0.0
+    lo, hi = inside[0], inside[-1]
+    best = math.inf
+    for i, (_, word) in enumerate(words):
+        if lo <= i <= hi:
+            continue
+        stem = tokenize(word)
+        if stem and stem[0] in terms:
+            best = min(best, lo - i - 1 if i < lo else i - hi - 1)
+    return 0.0 if best == math.inf else 1.0 / (1.0 + best)
+
+
+def best_span(
+    question: str,
+    sentences: Sequence[AnswerSentence],
+    terms: Sequence[str],
+    weights: SpanWeights = DEFAULT_SPAN_WEIGHTS,
+) -> Span | None:
+    """The confident short answer among the answer sentences (best first), or None."""
+    if not sentences:
+        return None
+    wanted = question_type(question)
+    q_tokens = set(tokenize(question)) | {w.lower() for w in TOKEN_PATTERN.findall(question)}
+    term_set = frozenset(terms)
+    top = max(s.score for s in sentences)
+    spans = [sp for i, s in enumerate(sentences) for sp in candidate_spans(s.text, i)]
+    docs: dict[str, set[str]] = {}
+    for sp in spans:
+        docs.setdefault(_norm(sp.text), set()).add(sentences[sp.sentence].doc_id)
+    scored: dict[str, tuple[float, Span]] = {}
+    for sp in spans:
+        content = tokenize(sp.text) or [w.lower() for w in TOKEN_PATTERN.findall(sp.text)]
+        if content and all(t in q_tokens for t in content):
+            continue  # the question already says it: not an answer
+        if wanted != ANY and sp.kind != wanted:
+            continue
+        score = (
+            weights.sentence * (sentences[sp.sentence].score - top)
+            + weights.proximity * _closeness(sentences[sp.sentence].text, sp, term_set)
+            + weights.agreement * math.log(len(docs[_norm(sp.text)]))
+        )
+        if wanted == ANY and sp.kind != NAME:
+            score -= weights.untyped
+        key = _norm(sp.text)
+        if key not in scored or score > scored[key][0]:
+            scored[key] = (score, sp)
+    if not scored:
+        return None
+    ranked = sorted(scored.values(), key=lambda t: -t[0])
+    if len(ranked) > 1 and ranked[0][0] - ranked[1][0] < weights.min_margin:
+        return None
+    return ranked[0][1]
