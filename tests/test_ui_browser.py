@@ -451,6 +451,105 @@ def test_stop_and_clear_cut_a_streaming_answer(fake_app, browser) -> None:
     context.close()
 
 
+# ---- the short answer first (Answer.short) --------------------------------------------------
+
+
+class _ShortAnswerer:
+    """The real extractive answerer, with `short` set deterministically: the first match of
+    `pattern` in the quotes of its citations, with that citation's number and article offsets.
+    (The extractor that fills `short` is not on this branch; this stands in for it.)"""
+
+    def __init__(self, inner: object, pattern: str) -> None:
+        self.inner = inner
+        self.pattern = re.compile(pattern)
+
+    def answer(self, question: str, retrieval: object):
+        answer = self.inner.answer(question, retrieval)  # type: ignore[attr-defined]
+        for c in [] if answer.abstained else answer.citations:
+            if m := self.pattern.search(c.quote):
+                answer.short, answer.short_citation = m.group(0), c.number
+                answer.short_start = c.quote_start + m.start()
+                answer.short_end = c.quote_start + m.end()
+                break
+        return answer
+
+
+class _HostileShortPipeline(_BrokenPipeline):
+    """Streams a few deltas, then an Answer whose short answer is hostile markup."""
+
+    SHORT = '<img src=x onerror="window.__pwned=4"> **not bold** [x](javascript:alert(1))'
+
+    def stream(self, question: str, **_: object):
+        from rag.models import Answer, Citation
+
+        quote = f"The label read {self.SHORT} in red."
+        yield "The label"
+        yield " read it [1]"
+        cite = Citation(
+            number=1, doc_id="d", chunk_id="d#0", title="Label", passage=quote, quote=quote
+        )
+        at = quote.index(self.SHORT)
+        yield Answer(
+            question=question,
+            text=f"{quote} [1]",
+            citations=[cite],
+            short=self.SHORT,
+            short_citation=1,
+            short_start=at,
+            short_end=at + len(self.SHORT),
+        )
+
+
+@pytest.fixture(scope="module")
+def short_pipeline(tmp_path_factory: pytest.TempPathFactory, real_embedder):  # noqa: ANN001
+    """The real pipeline over the test corpus, its answerer wrapped to set `short`."""
+    from ingest import Ingestor
+    from rag.answer import ExtractiveAnswerer
+    from rag.pipeline import Pipeline
+    from rag.settings import Settings
+
+    root = tmp_path_factory.mktemp("short")
+    settings = Settings(corpus_dir=root / "corpus", store_dir=root / "store", collection="short")
+    write_corpus(settings.corpus_dir)
+    Ingestor(settings, embedder=real_embedder).run()
+    answerer = _ShortAnswerer(ExtractiveAnswerer(settings), r"\d+ million pounds")
+    return Pipeline(settings, embedder=real_embedder, answerer=answerer)
+
+
+def test_chat_shows_the_short_answer_first_in_bold(fake_app, browser, short_pipeline) -> None:
+    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    page.goto(fake_app(pipeline=short_pipeline))
+    page.wait_for_selector("#question textarea")
+    text = ask(page, "How much will the new harbour bridge in Port Ellery cost?")
+    bot = _bot_messages(page).last
+    strong = bot.locator("strong").first
+    assert strong.inner_text() == "84 million pounds"
+    first = bot.locator("p").first  # the short answer is the message's first paragraph
+    assert first.locator("strong").inner_text() == "84 million pounds"
+    number = re.fullmatch(r"84 million pounds \[(\d+)\]", first.inner_text().strip())
+    assert number, first.inner_text()
+    # before the first supporting quote, which holds it too
+    quote_at = text.index("The bridge will cost an estimated 84 million pounds")
+    assert text.index("84 million pounds [") < quote_at
+    card = page.locator(f'#sources .src-card[data-numbers~="{number.group(1)}"]')
+    assert "84 million pounds" in " ".join(card.locator("mark").all_inner_texts())
+    page.context.close()
+
+
+def test_hostile_short_answer_shows_as_text(fake_app, browser) -> None:
+    page = browser.new_context().new_page()
+    page.goto(fake_app(pipeline=_HostileShortPipeline()))
+    page.wait_for_selector("#question textarea")
+    ask(page, "what did the label say?")
+    bot = _bot_messages(page).last
+    # one bold run for the short answer (its `**` stay text), then the "Sources:" label
+    assert bot.locator("strong").all_inner_texts() == [_HostileShortPipeline.SHORT, "Sources:"]
+    assert page.locator("#chat img, #chat script, #chat a[href^=javascript]").count() == 0
+    page.wait_for_timeout(500)
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    page.context.close()
+
+
 def test_login_is_required_when_auth_is_set(fake_app) -> None:
     from gradio_client import Client
 

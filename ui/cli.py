@@ -180,6 +180,12 @@ def _ask(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
     if args.json:
         say(answer.model_dump_json(indent=2))
         return EXIT_OK
+    from ui.render import short_answer
+
+    short = short_answer(answer)
+    if short is not None:
+        text, number = short
+        say(f"Answer: {text}" + (f" [{number}]" if number is not None else ""))
     say(answer.text)
     if args.as_of:
         say(f"(answered as of {answer.asked_as_of})")

@@ -204,12 +204,40 @@ def _source_line_md(citations: Sequence[Citation]) -> str:
     return f"{labels} {title}" + (f" — {meta}" if meta else "")
 
 
+def short_answer(answer: Answer) -> tuple[str, int | None] | None:
+    """The short answer to show before the quotes, with its citation number; None if there is
+    none to show.
+
+    Whitespace is collapsed (a span may cross a line break). Nothing is shown for an abstained
+    answer. The number is None when `short_citation` names no citation of the answer, so a
+    marker never points at a source that is not listed.
+    """
+    short = " ".join(answer.short.split())
+    if not short or answer.abstained:
+        return None
+    numbers = {c.number for c in answer.citations}
+    return short, answer.short_citation if answer.short_citation in numbers else None
+
+
+def short_markdown(answer: Answer) -> str:
+    """`**Buffalo Bills** [1]`: the short answer in bold, escaped like all article text; ""
+    when there is none. Escaping `*` keeps a short answer from closing the bold early."""
+    found = short_answer(answer)
+    if found is None:
+        return ""
+    short, number = found
+    return f"**{md_escape(short)}**" + (f" [{number}]" if number is not None else "")
+
+
 def answer_with_sources_markdown(answer: Answer) -> str:
-    """The whole answer as Markdown: text with `[n]` markers, then the numbered sources.
+    """The whole answer as Markdown: the short answer in bold when there is one, the text with
+    `[n]` markers, then the numbered sources.
 
     What the `/ask` API returns, and what a chat message shows.
     """
-    parts = [answer_markdown(answer.text)]
+    short = short_markdown(answer)
+    parts = [short] if short else []
+    parts.append(answer_markdown(answer.text))
     if answer.notice:
         parts.append(f"_{md_escape(answer.notice)}_")
     if answer.citations:
