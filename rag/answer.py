@@ -99,7 +99,12 @@ class ExtractiveAnswerer:
             return abstention(question, retrieval)
         # The short answer comes from the best answer sentences (under a conflict over time,
         # only from the newest evidence); the sentence holding it is quoted first.
-        pool = picks[:1] if newest is not None else sorted(candidates, key=lambda t: -t[2])
+        # A number or date question none of whose answer sentences holds one is about
+        # something the corpus does not say (the subject is there, the fact is not).
+        pool = sorted(candidates, key=lambda t: -t[2])
+        if spans.lacks_typed_evidence(question, answer_sentences(passages, pool[:SHORT_SENTENCES])):
+            return abstention(question, retrieval)
+        pool = picks[:1] if newest is not None else pool
         short = find_short(question, passages, pool, retrieval.terms)
         if short is not None:
             pick, _ = short
@@ -149,12 +154,17 @@ def find_short(
 ) -> tuple[tuple[int, int, float], spans.Span] | None:
     """The confident short answer among the best picks, with the pick it was cut from."""
     pool = pool[:SHORT_SENTENCES]
-    sentences = [
+    span = spans.best_span(question, answer_sentences(passages, pool), terms)
+    return None if span is None else (pool[span.sentence], span)
+
+
+def answer_sentences(
+    passages: list[Passage], pool: list[tuple[int, int, float]]
+) -> list[spans.AnswerSentence]:
+    return [
         spans.AnswerSentence(passages[pi].sentence_text(si), score, passages[pi].hit.doc_id)
         for pi, si, score in pool
     ]
-    span = spans.best_span(question, sentences, terms)
-    return None if span is None else (pool[span.sentence], span)
 
 
 def newest_evidence(

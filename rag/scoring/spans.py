@@ -22,7 +22,8 @@ from rag.text import TOKEN_PATTERN, tokenize
 # --------------------------------------------------------------------------------------------
 # What the question asks for
 
-NUMBER, DATE, NAME, ANY = "number", "date", "name", "any"
+NUMBER, MONEY, DATE, NAME, ANY = "number", "money", "date", "name", "any"
+PHRASE = "phrase"  # a run of content words: the fallback candidate of a "what" question
 
 _Q_NUMBER = re.compile(
     r"\b(how (many|much|long|far|old|big|large|tall|high|often|fast|deep|wide|heavy)|"
@@ -49,10 +50,18 @@ _Q_NAME = re.compile(
 )
 
 
+_Q_MONEY = re.compile(
+    r"\b(pay|paid|pays|cost|costs|spend|spent|worth|price|priced|raise|raised|earn|earned|"
+    r"fund|funding|budget|salary|fined?|fee|money|dollars|euros|pounds|invest|invested|sell for|"
+    r"sold for|bought for|valued?)\b",
+    re.IGNORECASE,
+)
+
+
 def question_type(question: str) -> str:
-    """NUMBER, DATE or NAME when the question's wording asks for one, else ANY."""
+    """MONEY, NUMBER, DATE or NAME when the question's wording asks for one, else ANY."""
     if _Q_NUMBER.search(question):
-        return NUMBER
+        return MONEY if _Q_MONEY.search(question) else NUMBER
     if _Q_DATE.search(question):
         return DATE
     if _Q_NAME.search(question):
@@ -81,11 +90,16 @@ _NUMBER_WORD = (
     r"eighty|ninety|hundred|thousand|dozen|half|a dozen|hundreds|thousands|millions)"
 )
 _MAGNITUDE = r"(?: (?:hundred|thousand|million|billion|trillion)s?)?"
+_CURRENCY = r"(?: (?:pounds|euros|dollars|yen|francs|rupees|yuan|pesos|cents|pence|marks))"
+_CURRENCY_SYMBOL = r"(?:(?:US|A|C|HK)?[$£€¥] ?)"
 _NUMBER_SPAN = re.compile(
-    r"(?:(?:US|A|C|HK)?[$£€¥] ?)?\d[\d,]*(?:\.\d+)?" + _MAGNITUDE + r"(?: ?(?:%|percent|per cent))?"
-    rf"|\b{_NUMBER_WORD}(?:[ -]{_NUMBER_WORD})*" + _MAGNITUDE + r"(?: (?:percent|per cent))?\b",
+    _CURRENCY_SYMBOL + r"?\d[\d,]*(?:\.\d+)?" + _MAGNITUDE + _CURRENCY + "?"
+    r"(?: ?(?:%|percent|per cent))?"
+    rf"|\b{_NUMBER_WORD}(?:[ -]{_NUMBER_WORD})*" + _MAGNITUDE + _CURRENCY + "?"
+    r"(?: (?:percent|per cent))?\b",
     re.IGNORECASE,
 )
+_MONEY_SPAN = re.compile(_CURRENCY_SYMBOL + "|" + _CURRENCY + "$")
 # Capitalised words joined by single spaces, with the lower-case particles names contain.
 _NAME_SPAN = re.compile(
     r"(?<![\w'’-])(?:[A-Z][\w'’.&-]*|\d+[A-Za-z]*)"
@@ -97,7 +111,8 @@ _STARTERS = frozenset(
     "meanwhile more most much no not now on once one since so some that the their then there "
     "these they this those though thus today under until we what when where which while who "
     "with yet also according many other another each every both after earlier later last "
-    "next officials experts police critics".split()
+    "next officials experts police critics he she i you his her him our my your us them "
+    "an a".split()
 )
 
 
@@ -142,8 +157,49 @@ def candidate_spans(sentence: str, index: int) -> list[Span]:
                     words = words[1:]
                 if words[-1].lower() in {"of", "and", "the", "&"} or not TOKEN_PATTERN.search(text):
                     continue
+            if kind == NUMBER and _MONEY_SPAN.search(text):
+                kind = MONEY
             taken.append((start, end))
             out.append(Span(index, start, start + len(text), text, kind))
+    return out
+
+
+# Words that end a phrase candidate: function words, auxiliaries, relative pronouns.
+_PHRASE_BREAK = frozenset(
+    "a an and are as at be been being but by for from had has have he her his if in into is "
+    "it its no not of on or she such that the their them then there these they this those to "
+    "was we were which while who whom whose will with would can could may might should also "
+    "after before during about over under than when where how what why because although "
+    "said says one".split()
+)
+_WORD = re.compile(r"[\w'’.-]*\w|[^\w\s]")
+PHRASE_MAX_WORDS = 4
+
+
+def phrase_spans(sentence: str, index: int, question_stems: frozenset[str]) -> list[Span]:
+    """Maximal runs of content words the question does not contain (at most
+    PHRASE_MAX_WORDS): a crude noun phrase, since no tagger ships with a licence here."""
+    out: list[Span] = []
+    run: list[re.Match[str]] = []
+
+    def close() -> None:
+        if 0 < len(run) <= PHRASE_MAX_WORDS:
+            start, end = run[0].start(), run[-1].end()
+            out.append(Span(index, start, end, sentence[start:end], PHRASE))
+        run.clear()
+
+    for m in _WORD.finditer(sentence):
+        word = m.group(0)
+        stem = tokenize(word)
+        if (
+            not word[0].isalnum()
+            or word.lower() in _PHRASE_BREAK
+            or (stem and stem[0] in question_stems)
+        ):
+            close()
+        else:
+            run.append(m)
+    close()
     return out
 
 
@@ -165,6 +221,7 @@ class SpanWeights:
     proximity: float = 0.3
     agreement: float = 0.15
     untyped: float = 0.15  # penalty for a span of another kind than the question asks
+    phrase: float = 0.1  # penalty for a mere run of content words (no name, number or date)
     min_margin: float = 0.05
 
 
@@ -199,6 +256,34 @@ def _closeness(sentence: str, span: Span, terms: frozenset[str]) -> float:
     return 0.0 if best == math.inf else 1.0 / (1.0 + best)
 
 
+def answer_spans(question: str, sentences: Sequence[AnswerSentence]) -> list[Span]:
+    """The spans of the answer sentences that could answer the question: of the kind it asks
+    for (a number question accepts amounts of money too) and not already said by it."""
+    wanted = question_type(question)
+    q_tokens = set(tokenize(question)) | {w.lower() for w in TOKEN_PATTERN.findall(question)}
+    out = []
+    for i, s in enumerate(sentences):
+        extra = phrase_spans(s.text, i, frozenset(q_tokens)) if wanted == ANY else []
+        found = candidate_spans(s.text, i)
+        taken = [(c.start, c.end) for c in found]
+        found += [p for p in extra if not any(a < p.end and p.start < b for a, b in taken)]
+        for sp in found:
+            content = tokenize(sp.text) or [w.lower() for w in TOKEN_PATTERN.findall(sp.text)]
+            if content and all(t in q_tokens for t in content):
+                continue  # the question already says it: not an answer
+            if wanted == ANY or sp.kind == wanted or (wanted == NUMBER and sp.kind == MONEY):
+                out.append(sp)
+    return out
+
+
+def lacks_typed_evidence(question: str, sentences: Sequence[AnswerSentence]) -> bool:
+    """True when the question asks for a number, an amount or a date and none of the answer
+    sentences holds one: the corpus speaks of the subject but not of the fact asked."""
+    if question_type(question) not in (NUMBER, MONEY, DATE):
+        return False
+    return not answer_spans(question, sentences)
+
+
 def best_span(
     question: str,
     sentences: Sequence[AnswerSentence],
@@ -209,27 +294,21 @@ def best_span(
     if not sentences:
         return None
     wanted = question_type(question)
-    q_tokens = set(tokenize(question)) | {w.lower() for w in TOKEN_PATTERN.findall(question)}
     term_set = frozenset(terms)
     top = max(s.score for s in sentences)
-    spans = [sp for i, s in enumerate(sentences) for sp in candidate_spans(s.text, i)]
+    spans = answer_spans(question, sentences)
     docs: dict[str, set[str]] = {}
     for sp in spans:
         docs.setdefault(_norm(sp.text), set()).add(sentences[sp.sentence].doc_id)
     scored: dict[str, tuple[float, Span]] = {}
     for sp in spans:
-        content = tokenize(sp.text) or [w.lower() for w in TOKEN_PATTERN.findall(sp.text)]
-        if content and all(t in q_tokens for t in content):
-            continue  # the question already says it: not an answer
-        if wanted != ANY and sp.kind != wanted:
-            continue
         score = (
             weights.sentence * (sentences[sp.sentence].score - top)
             + weights.proximity * _closeness(sentences[sp.sentence].text, sp, term_set)
             + weights.agreement * math.log(len(docs[_norm(sp.text)]))
         )
         if wanted == ANY and sp.kind != NAME:
-            score -= weights.untyped
+            score -= weights.phrase if sp.kind == PHRASE else weights.untyped
         key = _norm(sp.text)
         if key not in scored or score > scored[key][0]:
             scored[key] = (score, sp)
