@@ -30,7 +30,11 @@ def normalize_text(text: str) -> str:
     Offsets of chunks and citations index into this string, so it must be computed once and
     stored, never recomputed differently elsewhere.
     """
-    text = unicodedata.normalize("NFC", scrub_surrogates(text)).replace("\r\n", "\n").replace("\r", "\n")
+    text = (
+        unicodedata.normalize("NFC", scrub_surrogates(text))
+        .replace("\r\n", "\n")
+        .replace("\r", "\n")
+    )
     lines = [line.rstrip() for line in text.split("\n")]
     out: list[str] = []
     blank = 0
