@@ -1,10 +1,12 @@
-"""Measures shared by the evaluations (`evaluation.squad`, `evaluation.llm`), so every number
-called "containment" or "citation validity" is computed one way."""
+"""Measures shared by the evaluations (`evaluation.squad`, `evaluation.squad2`, `evaluation.llm`),
+so every number called "containment", "citation validity" or "short EM/F1" is computed one way."""
 
 from __future__ import annotations
 
 import json
 import re
+import string
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -45,6 +47,55 @@ def contains_answer(text: str, answers: list[str]) -> bool:
 def _norm(text: str) -> str:
     text = re.sub(r"\[\d+\]", " ", text.lower())
     return " ".join(text.split())
+
+
+_PUNCTUATION = frozenset(string.punctuation)
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+
+
+def normalize_answer(text: str) -> str:
+    """The official SQuAD normalization (v1.1 and v2.0 evaluation scripts): lower case, drop
+    ASCII punctuation, drop the articles a/an/the, collapse whitespace."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def _token_f1(prediction: str, gold: str) -> float:
+    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    same = sum((Counter(pred) & Counter(ref)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred), same / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def short_em(prediction: str, golds: list[str]) -> float:
+    """Exact match after normalization, the best over the gold answers (SQuAD v1.1). An empty
+    prediction scores 0 against answerable golds; with no gold at all (an unanswerable
+    question) only an empty prediction scores 1, as in SQuAD 2.0."""
+    golds = [g for g in golds if g.strip()]
+    if not golds:
+        return float(not prediction.strip())
+    if not prediction.strip():
+        return 0.0
+    norm = normalize_answer(prediction)
+    return max(float(norm == normalize_answer(g)) for g in golds)
+
+
+def short_f1(prediction: str, golds: list[str]) -> float:
+    """Token F1 after normalization, the best over the gold answers (SQuAD v1.1); empty
+    predictions and unanswerable questions as in `short_em`."""
+    golds = [g for g in golds if g.strip()]
+    if not golds:
+        return float(not prediction.strip())
+    if not prediction.strip():
+        return 0.0
+    return max(_token_f1(prediction, g) for g in golds)
+
+
+def short_prediction(answer: Answer) -> str:
+    """What the short answer predicts: nothing when the answer abstained."""
+    return "" if answer.abstained else answer.short
 
 
 def citation_valid(answer: Answer) -> list[bool]:

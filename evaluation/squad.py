@@ -23,6 +23,9 @@ from evaluation.metrics import (
     citation_valid,
     contains_answer,
     read_jsonl,
+    short_em,
+    short_f1,
+    short_prediction,
     unanswerable_sets,
 )
 from rag.settings import Settings
@@ -53,8 +56,9 @@ def squad_settings(settings: Settings, store_dir: Path | None) -> Settings:
     )
 
 
-def prepare_squad_store(settings: Settings, data: Path) -> Settings:
-    """Write the passages as one JSONL dump (doc_id = dump#passage id) and ingest it."""
+def prepare_squad_store(settings: Settings, data: Path, *, embedder: Any = None) -> Settings:
+    """Write the passages as one JSONL dump (doc_id = dump#passage id) and ingest it (with
+    `embedder` if given: tests pass a fake one)."""
     from ingest import ingest_corpus
 
     settings.corpus_dir.mkdir(parents=True, exist_ok=True)
@@ -66,7 +70,7 @@ def prepare_squad_store(settings: Settings, data: Path) -> Settings:
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     if not dump.exists() or dump.read_text(encoding="utf-8") != text:
         dump.write_text(text, encoding="utf-8")
-    summary = ingest_corpus(settings)
+    summary = ingest_corpus(settings, embedder=embedder)
     log.info("SQuAD store: %s", summary.line())
     return settings
 
@@ -90,6 +94,8 @@ def evaluate(
 
     fused, dense, bm25 = RankMetrics(), RankMetrics(), RankMetrics()
     contained: list[bool] = []
+    ems: list[float] = []
+    f1s: list[float] = []
     valid: list[bool] = []
     abstained: list[bool] = []
     latencies: list[float] = []
@@ -108,6 +114,8 @@ def evaluate(
             bm25.add([_chunk_doc(c, doc_of) for c in retrieval.bm25_ids], gold)
         if q.get("answers"):
             contained.append(not answer.abstained and contains_answer(answer.text, q["answers"]))
+            ems.append(short_em(short_prediction(answer), q["answers"]))
+            f1s.append(short_f1(short_prediction(answer), q["answers"]))
         valid.extend(citation_valid(answer))
         abstained.append(answer.abstained)
     lat = np.asarray(latencies) if latencies else np.zeros(1)
@@ -115,6 +123,9 @@ def evaluate(
         # retrieval metrics only when questions name their gold passage (a zero would lie)
         **(fused.summary() if fused.reciprocal else {}),
         "containment": round(float(np.mean(contained)), 4) if contained else None,
+        # the short answer (Answer.short; empty when abstained or not confident = 0)
+        "short_em": round(float(np.mean(ems)), 4) if ems else None,
+        "short_f1": round(float(np.mean(f1s)), 4) if f1s else None,
         "citation_validity": round(float(np.mean(valid)), 4) if valid else 1.0,
         "abstention_rate": round(float(np.mean(abstained)), 4) if abstained else 0.0,
         "p50_ms": round(float(np.percentile(lat, 50)), 1),
@@ -225,6 +236,8 @@ def format_metrics(m: dict[str, Any]) -> str:
             )
     shown = (
         "containment",
+        "short_em",
+        "short_f1",
         "citation_validity",
         "abstention_rate",
         "unanswerable_abstention",

@@ -86,12 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
     feeds_cli.add_parsers(sub)
 
     ev = sub.add_parser("eval", help="measure retrieval and answers")
-    ev.add_argument("dataset", help="'squad', 'realtimeqa' or a JSONL file of {question, answers}")
+    ev.add_argument(
+        "dataset", help="'squad', 'squad2', 'realtimeqa' or a JSONL file of {question, answers}"
+    )
     ev.add_argument("--repo", type=Path, help="RealTimeQA clone (for 'realtimeqa')")
     ev.add_argument("--from", dest="date_from", type=_date, help="first week (YYYY-MM-DD)")
     ev.add_argument("--to", dest="date_to", type=_date, help="last week (YYYY-MM-DD)")
-    ev.add_argument("--data", type=Path, help="SQuAD folder (default ../shared/data/squad-dev)")
-    ev.add_argument("--limit", type=int, help="ask only the first N questions")
+    ev.add_argument(
+        "--data",
+        type=Path,
+        help="SQuAD folder (default ../shared/data/squad-dev; squad2: ../shared/data/squad2-dev)",
+    )
+    ev.add_argument(
+        "--limit",
+        type=int,
+        help="ask only the first N questions (squad2: N per half of the titles, spread evenly)",
+    )
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
     ev.add_argument("--store-dir", type=Path, help="store for the SQuAD passages")
     ev.add_argument("--llm", help="also evaluate this LLM backend (see NEWSRAG_LLM)")
@@ -216,9 +226,24 @@ def _serve(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
 def _eval(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
     if args.dataset == "realtimeqa":
         return _eval_realtimeqa(args, settings)
+    if args.dataset == "squad2":
+        return _eval_squad2(args, settings)
     from evaluation.squad import run_eval_cli
 
     return run_eval_cli(args, settings)
+
+
+def _eval_squad2(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
+    import json
+
+    from evaluation.squad2 import format_squad2, run_squad2
+
+    if args.limit is not None and args.limit < 1:
+        raise ValueError("--limit takes a number of questions >= 1")
+    logging.getLogger("ingest").setLevel(logging.WARNING if args.json else logging.INFO)
+    metrics = run_squad2(args.data, args.store_dir, args.limit, settings, progress=not args.json)
+    say(json.dumps(metrics) if args.json else format_squad2(metrics))
+    return EXIT_OK
 
 
 def _eval_realtimeqa(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
