@@ -16,40 +16,16 @@ import json
 import os
 import pickle
 import random
-import re
-import string
-from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tqdm import tqdm
 
+from evaluation.metrics import short_em, short_f1
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "squad-dev"
-
-
-def normalize(text: str) -> str:
-    """The official SQuAD normalization."""
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def f1(pred: str, golds: list[str]) -> float:
-    best = 0.0
-    p = normalize(pred).split()
-    for gold in golds:
-        g = normalize(gold).split()
-        common = sum((Counter(p) & Counter(g)).values())
-        if common:
-            prec, rec = common / len(p), common / len(g)
-            best = max(best, 2 * prec * rec / (prec + rec))
-    return best
-
-
-def em(pred: str, golds: list[str]) -> float:
-    return float(bool(pred) and any(normalize(pred) == normalize(g) for g in golds))
 
 
 def collect(store: Path, limit: int, cache: Path) -> list[dict]:
@@ -110,8 +86,8 @@ def replay(rows: list[dict], weights: object) -> dict[str, float]:
             sentences = [spans.AnswerSentence(t, s, d) for t, s, d in r["pool"][0]]
             span = spans.best_span(r["question"], sentences, r["pool"][1], weights)  # type: ignore[arg-type]
             pred = span.text if span else ""
-        ems.append(em(pred, r["answers"]))
-        f1s.append(f1(pred, r["answers"]) if pred else 0.0)
+        ems.append(short_em(pred, r["answers"]))
+        f1s.append(short_f1(pred, r["answers"]))
         given.append(bool(pred))
     n = max(1, len(rows))
     answered = [f for f, g in zip(f1s, given, strict=True) if g]
