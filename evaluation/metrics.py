@@ -17,6 +17,7 @@ import numpy as np
 from rag import citecheck
 from rag.models import Answer
 from rag.sentences import split_sentences
+from rag.text import tokenize
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -91,6 +92,19 @@ def short_f1(prediction: str, golds: list[str]) -> float:
     if not prediction.strip():
         return 0.0
     return max(_token_f1(prediction, g) for g in golds)
+
+
+def short_hit(prediction: str, gold: str) -> bool:
+    """RealTimeQA's short-answer hit (issue 15): after normalization the short answer equals
+    the gold choice, or one contains the other and they share a content word (so "Bills" for
+    "Buffalo Bills" counts, "the" for "the Bills" does not)."""
+    pred, ref = normalize_answer(prediction), normalize_answer(gold)
+    if not pred or not ref:
+        return False
+    if pred == ref:
+        return True
+    contained = f" {pred} " in f" {ref} " or f" {ref} " in f" {pred} "
+    return contained and bool(set(tokenize(pred)) & set(tokenize(ref)))
 
 
 def short_prediction(answer: Answer) -> str:

@@ -15,7 +15,7 @@ Reported, in one run: passage hit@1/5/10 (the gold answer string, case-insensiti
 word, in the passage text) for newsrag's fused ranking, its BM25 side and its dense side (the
 raw candidate lists the retrieval keeps), and for a plain baseline: bm25s (English stop words,
 snowball stemmer) over 150-word windows (step 120) of title + text, under the same date rule;
-answer containment; abstention rate; p50/p95 latency of retrieve + answer.
+containment; short_hit (`evaluation.metrics.short_hit`); abstention; p50/p95 latency.
 
 The data is not ours to redistribute: nothing of it is committed; the store lives under
 `--store-dir` (default `.newsrag-eval/realtimeqa`, gitignored).
@@ -28,7 +28,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,14 +36,14 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from evaluation.metrics import short_hit, short_prediction
+from evaluation.window_baseline import WindowBaseline
 from rag.models import Filters
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STORE = Path(".newsrag-eval") / "realtimeqa"
-WINDOW_WORDS = 150
-WINDOW_STEP = 120
 KS = (1, 5, 10)
 _WEEK_FILE = re.compile(r"^(\d{8})_qa\.jsonl$")
 
@@ -252,57 +252,6 @@ def prepare_store(data: RealTimeQA, settings: Settings) -> None:
     log.info("RealTimeQA store: %s", summary.line())
 
 
-# ----- the window baseline --------------------------------------------------------------------
-
-
-class WindowBaseline:
-    """Plain BM25 (bm25s, English stop words, snowball stemmer) over 150-word windows, step
-    120, of title + text: the yardstick a news retriever must beat."""
-
-    def __init__(self, articles: Iterable[NewsArticle]) -> None:
-        import bm25s
-
-        self.texts: list[str] = []
-        self.published: list[int] = []
-        for a in articles:
-            words = f"{a.title}\n{a.text}".split()
-            num = int(a.published.strftime("%Y%m%d")) if a.published else -1
-            for start in range(0, max(len(words) - WINDOW_WORDS, 0) + WINDOW_STEP, WINDOW_STEP):
-                piece = words[start : start + WINDOW_WORDS]
-                if piece:
-                    self.texts.append(" ".join(piece))
-                    self.published.append(num)
-                if start + WINDOW_WORDS >= len(words):
-                    break
-        self._published = np.asarray(self.published, dtype=np.int64)
-        self.retriever = bm25s.BM25()
-        self.retriever.index(self._tokenize(self.texts), show_progress=False)
-        self._vocab = getattr(self.retriever, "vocab_dict", {}) or {}
-
-    @staticmethod
-    def _tokenize(texts: list[str]) -> list[list[str]]:
-        import bm25s
-        import Stemmer
-
-        return bm25s.tokenize(
-            texts,
-            stopwords="en",
-            stemmer=Stemmer.Stemmer("english"),
-            return_ids=False,
-            show_progress=False,
-        )
-
-    def search(self, question: str, as_of: dt.date, k: int = 10) -> list[str]:
-        terms = [t for t in self._tokenize([question])[0] if t in self._vocab]
-        if not terms or not self.texts:
-            return []
-        scores = np.asarray(self.retriever.get_scores(terms), dtype=np.float64)
-        ok = (self._published >= 0) & (self._published <= int(as_of.strftime("%Y%m%d")))
-        scores = np.where(ok, scores, -1.0)
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [self.texts[i] for i in order if scores[i] > 0]
-
-
 # ----- the run --------------------------------------------------------------------------------
 
 
@@ -347,6 +296,7 @@ def run_realtimeqa(
     fused, bm25, dense, win = HitAtK(), HitAtK(), HitAtK(), HitAtK()
     contained: list[bool] = []
     abstained: list[bool] = []
+    shorts: list[bool] = []
     latencies: list[float] = []
     for q in tqdm(questions, desc="questions", unit="q", disable=not progress):
         filters = Filters(until=q.date)  # "as of its question date"
@@ -360,6 +310,7 @@ def run_realtimeqa(
         win.add(windows.search(q.question, q.date), q.answer)
         contained.append(not answer.abstained and contains(answer.text, q.answer))
         abstained.append(answer.abstained)
+        shorts.append(short_hit(short_prediction(answer), q.answer))
         if on_question is not None:
             on_question(q, retrieval)
     lat = np.asarray(latencies) if latencies else np.zeros(1)
@@ -368,6 +319,7 @@ def run_realtimeqa(
         **fused.summary(),
         "containment": round(float(np.mean(contained)), 4) if contained else 0.0,
         "abstention_rate": round(float(np.mean(abstained)), 4) if abstained else 0.0,
+        "short_hit": round(float(np.mean(shorts)), 4) if shorts else 0.0,
         "p50_ms": round(float(np.percentile(lat, 50)), 1),
         "p95_ms": round(float(np.percentile(lat, 95)), 1),
         "articles": len(data.articles),
@@ -395,6 +347,6 @@ def format_realtimeqa(m: dict[str, Any]) -> str:
             f"{name:24} {r['passage_hit_at_1']:6.3f} {r['passage_hit_at_5']:6.3f} "
             f"{r['passage_hit_at_10']:6.3f}"
         )
-    for key in ("containment", "abstention_rate", "p50_ms", "p95_ms"):
+    for key in ("containment", "short_hit", "abstention_rate", "p50_ms", "p95_ms"):
         lines.append(f"{key}: {m[key]}")
     return "\n".join(lines)

@@ -34,6 +34,7 @@ KEYS = {
     "passage_hit_at_10",
     "containment",
     "abstention_rate",
+    "short_hit",
     "p50_ms",
     "p95_ms",
     "baselines",

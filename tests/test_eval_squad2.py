@@ -28,7 +28,13 @@ from hypothesis import strategies as st
 from support import require
 
 from evaluation import squad2
-from evaluation.metrics import normalize_answer, short_em, short_f1, short_prediction
+from evaluation.metrics import (
+    normalize_answer,
+    short_em,
+    short_f1,
+    short_hit,
+    short_prediction,
+)
 from evaluation.squad import evaluate
 from evaluation.squad2 import evaluate_squad2, run_squad2, split_by_title, spread, title_halves
 from rag.models import Answer, Citation
@@ -311,3 +317,19 @@ def test_squad2_command_with_the_real_model(tmp_path: Path) -> None:
         assert half["citation_validity"] == 1.0
         assert half["answerable_abstention"] <= 0.5
         assert half["containment"] >= 0.3
+
+
+@pytest.mark.parametrize(
+    ("short", "gold", "hit"),
+    [
+        ("Buffalo Bills", "the Buffalo Bills", True),  # equal after normalization
+        ("Bills", "Buffalo Bills", True),  # contained, shares a content word
+        ("Buffalo Bills safety", "Buffalo Bills", True),
+        ("the", "the Bills", False),  # contained but no content word
+        ("Kansas City Chiefs", "Buffalo Bills", False),
+        ("", "Buffalo Bills", False),  # no short answer is no hit
+        ("Bill", "Buffalo Bills", False),  # a substring of a word is not containment
+    ],
+)
+def test_realtimeqa_short_hit(short: str, gold: str, hit: bool) -> None:
+    assert short_hit(short, gold) is hit
