@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rag.text import TOKEN_PATTERN, tokenize
 
@@ -168,6 +169,13 @@ def candidate_spans(sentence: str, index: int) -> list[Span]:
     return out
 
 
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> tuple[str, ...]:
+    """The stemmed term of one word (empty for a stop word), cached: spans look at every
+    word of the answer sentences for every candidate."""
+    return tuple(tokenize(word))
+
+
 # Words that end a phrase candidate: function words, auxiliaries, relative pronouns.
 _PHRASE_BREAK = frozenset(
     "a an and are as at be been being but by for from had has have he her his if in into is "
@@ -194,7 +202,7 @@ def phrase_spans(sentence: str, index: int, question_stems: frozenset[str]) -> l
 
     for m in _WORD.finditer(sentence):
         word = m.group(0)
-        stem = tokenize(word)
+        stem = _stem(word)
         if (
             not word[0].isalnum()
             or word.lower() in _PHRASE_BREAK
@@ -246,21 +254,31 @@ def _norm(text: str) -> str:
     return " ".join(TOKEN_PATTERN.findall(text.lower()))
 
 
-def _closeness(sentence: str, span: Span, terms: frozenset[str]) -> float:
-    """1 / (1 + words between the span and the nearest question term in the sentence)."""
-    words = [(m.start(), m.group(0)) for m in TOKEN_PATTERN.finditer(sentence)]
-    inside = [i for i, (pos, _) in enumerate(words) if span.start <= pos < span.end]
-    if not inside:
-        return 0.0
-    lo, hi = inside[0], inside[-1]
-    best = math.inf
-    for i, (_, word) in enumerate(words):
-        if lo <= i <= hi:
-            continue
-        stem = tokenize(word)
-        if stem and stem[0] in terms:
-            best = min(best, lo - i - 1 if i < lo else i - hi - 1)
-    return 0.0 if best == math.inf else 1.0 / (1.0 + best)
+@dataclass(frozen=True)
+class _Words:
+    """Where the words of one sentence start, and which of them are question terms."""
+
+    starts: list[int]
+    terms: list[int]
+
+    @classmethod
+    def of(cls, sentence: str, terms: frozenset[str]) -> _Words:
+        starts, hits = [], []
+        for i, m in enumerate(TOKEN_PATTERN.finditer(sentence)):
+            starts.append(m.start())
+            stem = _stem(m.group(0))
+            if stem and stem[0] in terms:
+                hits.append(i)
+        return cls(starts, hits)
+
+    def closeness(self, span: Span) -> float:
+        """1 / (1 + words between the span and the nearest question term outside it)."""
+        inside = [i for i, pos in enumerate(self.starts) if span.start <= pos < span.end]
+        if not inside:
+            return 0.0
+        lo, hi = inside[0], inside[-1]
+        gaps = [lo - i - 1 if i < lo else i - hi - 1 for i in self.terms if not lo <= i <= hi]
+        return 1.0 / (1.0 + min(gaps)) if gaps else 0.0
 
 
 def answer_spans(question: str, sentences: Sequence[AnswerSentence]) -> list[Span]:
@@ -308,10 +326,11 @@ def best_span(
     for sp in spans:
         docs.setdefault(_norm(sp.text), set()).add(sentences[sp.sentence].doc_id)
     scored: dict[str, tuple[float, Span]] = {}
+    words = [_Words.of(s.text, term_set) for s in sentences]
     for sp in spans:
         score = (
             weights.sentence * (sentences[sp.sentence].score - top)
-            + weights.proximity * _closeness(sentences[sp.sentence].text, sp, term_set)
+            + weights.proximity * words[sp.sentence].closeness(sp)
             + weights.agreement * math.log(len(docs[_norm(sp.text)]))
         )
         if wanted == ANY and sp.kind != NAME:
