@@ -14,6 +14,7 @@ turned into one-line reasons by `describe_error`.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import threading
 from collections.abc import Sequence
@@ -106,6 +107,9 @@ class LlamaCppChat(CustomLLM):
             verbose=False,
         )
         self._lock = threading.Lock()
+        # Free the model while the interpreter is still whole: left to Llama.__del__ at
+        # shutdown it fails on already-torn-down modules ("'NoneType' object is not callable").
+        atexit.register(self._llama.close)
 
     @classmethod
     def class_name(cls) -> str:
