@@ -18,7 +18,7 @@ WHEELHOUSE := .wheels
 LLM_STAMP := $(VENV)/.llm-installed
 LLAMA_CPP := llama-cpp-python==0.3.36
 
-.PHONY: install llm run serve ingest test test-fast lint bench clean
+.PHONY: install llm run serve ingest test test-fast lint bench clean reader
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -67,6 +67,14 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/query.py
 	$(BIN)/python bench/fetch.py
+
+# The span reader (rag/reading): about 40 minutes on 2 idle cores; resumes from its last
+# checkpoint when cut off, then copies the weights into rag/reading/weights/. Needs ../shared/data
+# and, for the news part, a RealTimeQA clone at REALTIMEQA (skipped when absent).
+REALTIMEQA ?= ../realtimeqa
+reader: install
+	$(BIN)/python -m training.train_reader --run training/runs/reader --resume --export \
+	  $(if $(wildcard $(REALTIMEQA)),--realtimeqa $(REALTIMEQA),)
 
 clean:
 	rm -rf $(VENV) .newsrag

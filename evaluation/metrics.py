@@ -94,15 +94,21 @@ def short_f1(prediction: str, golds: list[str]) -> float:
     return max(_token_f1(prediction, g) for g in golds)
 
 
+SHORT_HIT_EXTRA_WORDS = 3
+
+
 def short_hit(prediction: str, gold: str) -> bool:
     """RealTimeQA's short-answer hit (issue 15): after normalization the short answer equals
     the gold choice, or one contains the other and they share a content word (so "Bills" for
-    "Buffalo Bills" counts, "the" for "the Bills" does not)."""
+    "Buffalo Bills" counts, "the" for "the Bills" does not), and the short answer is at most
+    `SHORT_HIT_EXTRA_WORDS` words longer than the gold."""
     pred, ref = normalize_answer(prediction), normalize_answer(gold)
     if not pred or not ref:
         return False
     if pred == ref:
         return True
+    if len(pred.split()) > len(ref.split()) + SHORT_HIT_EXTRA_WORDS:
+        return False  # a sentence that contains the gold is no short answer (issue 19)
     contained = f" {pred} " in f" {ref} " or f" {ref} " in f" {pred} "
     return contained and bool(set(tokenize(pred)) & set(tokenize(ref)))
 

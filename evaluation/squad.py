@@ -28,6 +28,7 @@ from evaluation.metrics import (
     short_prediction,
     unanswerable_sets,
 )
+from evaluation.splits import fit_titles
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,58 @@ def gold_doc_id(passage_id: str) -> str:
     return f"{SQUAD_DUMP}#{passage_id}"
 
 
+class Scores:
+    """What a set of questions scores (the whole set, or the check half)."""
+
+    def __init__(self) -> None:
+        self.fused, self.dense, self.bm25 = RankMetrics(), RankMetrics(), RankMetrics()
+        self.contained: list[bool] = []
+        self.ems: list[float] = []
+        self.f1s: list[float] = []
+        self.valid: list[bool] = []
+        self.abstained: list[bool] = []
+        self.latencies: list[float] = []
+
+    def add(self, q: dict[str, Any], retrieval: Any, answer: Any, ms: float, doc_of: dict) -> None:
+        self.latencies.append(ms)
+        gold = q.get("gold_doc_id")
+        if gold:
+            self.fused.add([p.hit.doc_id for p in retrieval.passages], gold)
+            self.dense.add([_chunk_doc(c, doc_of) for c in retrieval.dense_ids], gold)
+            self.bm25.add([_chunk_doc(c, doc_of) for c in retrieval.bm25_ids], gold)
+        if q.get("answers"):
+            said = short_prediction(answer)
+            self.contained.append(
+                not answer.abstained and contains_answer(answer.text, q["answers"])
+            )
+            self.ems.append(short_em(said, q["answers"]))
+            self.f1s.append(short_f1(said, q["answers"]))
+        self.valid.extend(citation_valid(answer))
+        self.abstained.append(answer.abstained)
+
+    def summary(self) -> dict[str, Any]:
+        def mean(xs: list[Any]) -> float | None:
+            return round(float(np.mean(xs)), 4) if xs else None
+
+        lat = np.asarray(self.latencies) if self.latencies else np.zeros(1)
+        metrics: dict[str, Any] = {
+            # retrieval metrics only when questions name their gold passage (a zero would lie)
+            **(self.fused.summary() if self.fused.reciprocal else {}),
+            "containment": mean(self.contained),
+            # the short answer (Answer.short; empty when abstained or not confident = 0)
+            "short_em": mean(self.ems),
+            "short_f1": mean(self.f1s),
+            "citation_validity": mean(self.valid) if self.valid else 1.0,
+            "abstention_rate": mean(self.abstained) or 0.0,
+            "p50_ms": round(float(np.percentile(lat, 50)), 1),
+            "p95_ms": round(float(np.percentile(lat, 95)), 1),
+            "questions": len(self.latencies),
+        }
+        if self.fused.reciprocal:
+            metrics["baselines"] = {"bm25": self.bm25.summary(), "dense": self.dense.summary()}
+        return metrics
+
+
 def evaluate(
     pipeline: Any,
     questions: list[dict[str, Any]],
@@ -87,53 +140,27 @@ def evaluate(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Ask every question through `pipeline` and score it. Questions may carry `answers`
-    (list of strings) and `gold_doc_id` (for retrieval metrics). `unanswerable` maps a name
-    to questions the corpus cannot answer (with an optional `kind`); each gives the metrics
-    `<name>_abstention` and `<name>_abstention_by_kind`."""
+    (list of strings), `gold_doc_id` (for retrieval metrics) and `check` (true for a question
+    of the check half: its metrics are also reported apart, under "check_half").
+    `unanswerable` maps a name to questions the corpus cannot answer (with an optional
+    `kind`); each gives the metrics `<name>_abstention` and `<name>_abstention_by_kind`."""
     from tqdm import tqdm
 
-    fused, dense, bm25 = RankMetrics(), RankMetrics(), RankMetrics()
-    contained: list[bool] = []
-    ems: list[float] = []
-    f1s: list[float] = []
-    valid: list[bool] = []
-    abstained: list[bool] = []
-    latencies: list[float] = []
+    whole, check = Scores(), Scores()
     doc_of: dict[str, str] = {}  # chunk id -> doc id, from the hits we see
     for q in tqdm(questions, desc="questions", unit="q", disable=not progress):
         t0 = time.perf_counter()
         retrieval = pipeline.retrieve(q["question"], top_k=10)
         answer = pipeline.answerer.answer(q["question"], retrieval)
-        latencies.append((time.perf_counter() - t0) * 1000)
+        ms = (time.perf_counter() - t0) * 1000
         for p in retrieval.passages:
             doc_of[p.hit.chunk_id] = p.hit.doc_id
-        gold = q.get("gold_doc_id")
-        if gold:
-            fused.add([p.hit.doc_id for p in retrieval.passages], gold)
-            dense.add([_chunk_doc(c, doc_of) for c in retrieval.dense_ids], gold)
-            bm25.add([_chunk_doc(c, doc_of) for c in retrieval.bm25_ids], gold)
-        if q.get("answers"):
-            contained.append(not answer.abstained and contains_answer(answer.text, q["answers"]))
-            ems.append(short_em(short_prediction(answer), q["answers"]))
-            f1s.append(short_f1(short_prediction(answer), q["answers"]))
-        valid.extend(citation_valid(answer))
-        abstained.append(answer.abstained)
-    lat = np.asarray(latencies) if latencies else np.zeros(1)
-    metrics: dict[str, Any] = {
-        # retrieval metrics only when questions name their gold passage (a zero would lie)
-        **(fused.summary() if fused.reciprocal else {}),
-        "containment": round(float(np.mean(contained)), 4) if contained else None,
-        # the short answer (Answer.short; empty when abstained or not confident = 0)
-        "short_em": round(float(np.mean(ems)), 4) if ems else None,
-        "short_f1": round(float(np.mean(f1s)), 4) if f1s else None,
-        "citation_validity": round(float(np.mean(valid)), 4) if valid else 1.0,
-        "abstention_rate": round(float(np.mean(abstained)), 4) if abstained else 0.0,
-        "p50_ms": round(float(np.percentile(lat, 50)), 1),
-        "p95_ms": round(float(np.percentile(lat, 95)), 1),
-        "questions": len(questions),
-    }
-    if fused.reciprocal:
-        metrics["baselines"] = {"bm25": bm25.summary(), "dense": dense.summary()}
+        whole.add(q, retrieval, answer, ms, doc_of)
+        if q.get("check"):
+            check.add(q, retrieval, answer, ms, doc_of)
+    metrics = whole.summary()
+    if check.latencies:
+        metrics["check_half"] = check.summary()
     for name, items in (unanswerable or {}).items():
         abst = [
             pipeline.answerer.answer(u["question"], pipeline.retrieve(u["question"])).abstained
@@ -170,14 +197,24 @@ def _chunk_doc(chunk_id: str, known: dict[str, str]) -> str:
 
 
 def load_squad_questions(data: Path, limit: int | None) -> list[dict[str, Any]]:
+    """SQuAD v1.1 dev questions; `check` marks those whose title is not in SQuAD 2.0 dev's fit
+    half (the reader never trained on them). `limit` takes questions spread over the file."""
     qs = read_jsonl(data / "questions.jsonl")
-    if limit:
-        qs = qs[:limit]
+    if limit and limit < len(qs):
+        qs = [qs[(2 * i + 1) * len(qs) // (2 * limit)] for i in range(limit)]
+    fit = fit_titles(data.parent / "squad2-dev")
+    if not fit:
+        return [{**q, "check": False} for q in _questions(qs)]
+    return [{**q, "check": q["title"] not in fit} for q in _questions(qs)]
+
+
+def _questions(qs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         {
             "question": q["question"],
             "answers": q["answers"],
             "gold_doc_id": gold_doc_id(q["gold_passage_id"]),
+            "title": q.get("title", ""),
         }
         for q in qs
     ]
@@ -248,4 +285,14 @@ def format_metrics(m: dict[str, Any]) -> str:
         "p95_ms",
     )
     lines += [f"{key}: {m[key]}" for key in shown if m.get(key) is not None]
+    check = m.get("check_half")
+    if check:
+        lines.append(
+            f"check half ({check['questions']} questions, titles never trained on): "
+            + ", ".join(
+                f"{k} {check[k]}"
+                for k in ("mrr_at_10", "containment", "short_em", "short_f1", "abstention_rate")
+                if check.get(k) is not None
+            )
+        )
     return "\n".join(lines)

@@ -11,6 +11,7 @@ titles sorted alphabetically, the first `len // 2` are `first_half` (for fitting
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from evaluation.metrics import (
     short_f1,
     short_prediction,
 )
+from evaluation.splits import title_halves
 from evaluation.squad import (
     DEFAULT_SQUAD_DIRS,
     REPO_ROOT,
@@ -41,6 +43,7 @@ DEFAULT_SQUAD2_DIRS = (
     Path("../shared/data/squad2-dev"),
     REPO_ROOT.parent / "shared" / "data" / "squad2-dev",
 )
+log = logging.getLogger(__name__)
 HALVES = ("first_half", "second_half")
 FIELDS = ("id", "question", "answers", "is_impossible", "title")
 
@@ -72,12 +75,6 @@ def load_squad2(data: Path) -> list[dict[str, Any]]:
         if missing:
             raise ValueError(f"{data / 'questions.jsonl'}: line {i} has no {', '.join(missing)}")
     return questions
-
-
-def title_halves(titles: set[str] | list[str]) -> tuple[list[str], list[str]]:
-    """The distinct titles sorted alphabetically, split at `len // 2` (35 titles: 17 + 18)."""
-    ordered = sorted(set(titles))
-    return ordered[: len(ordered) // 2], ordered[len(ordered) // 2 :]
 
 
 def split_by_title(questions: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -168,13 +165,16 @@ def evaluate_squad2(
     scores = {
         name: HalfScores(titles=sorted({q["title"] for q in halves[name]})) for name in HALVES
     }
+    whole = HalfScores(titles=sorted({q["title"] for name in HALVES for q in halves[name]}))
     todo = [(name, q) for name in HALVES for q in halves[name]]
     for name, q in tqdm(todo, desc="questions", unit="q", disable=not progress):
         t0 = time.perf_counter()
         retrieval = pipeline.retrieve(q["question"], top_k=10)
         answer = pipeline.answerer.answer(q["question"], retrieval)
-        scores[name].add(q, answer, (time.perf_counter() - t0) * 1000)
-    return {name: scores[name].summary() for name in HALVES}
+        ms = (time.perf_counter() - t0) * 1000
+        scores[name].add(q, answer, ms)
+        whole.add(q, answer, ms)
+    return {**{name: scores[name].summary() for name in HALVES}, "all": whole.summary()}
 
 
 def run_squad2(
@@ -214,15 +214,16 @@ ROWS = (
 
 
 def format_squad2(m: dict[str, dict[str, Any]]) -> str:
-    lines = [f"{'SQuAD 2.0 dev':26} {'first_half':>12} {'second_half':>12}"]
+    columns = [*HALVES, "all"] if "all" in m else list(HALVES)
+    lines = [f"{'SQuAD 2.0 dev':26} " + " ".join(f"{c:>12}" for c in columns)]
     for key in ROWS:
         cells = []
-        for name in HALVES:
+        for name in columns:
             v = m[name].get(key)
             cells.append(
                 "—" if v is None else f"{v:.3f}" if isinstance(v, float) and key != "p50_ms" else v
             )
-        lines.append(f"{key:26} {cells[0]!s:>12} {cells[1]!s:>12}")
+        lines.append(f"{key:26} " + " ".join(f"{c!s:>12}" for c in cells))
     for name in HALVES:
         titles = m[name]["titles"]
         if titles:

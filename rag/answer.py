@@ -1,27 +1,38 @@
-"""The default answerer: extractive, so every word of an answer is a quote with a source.
+"""The default answerer: extractive, read by our trained span reader, every word a quote.
 
-It picks the sentences of the top passages that best answer the question (`rag.scoring`),
-writes them with `[n]` markers, and ties each marker to the passage and the exact character
-span it came from. When nothing scores well enough it abstains and shows the closest passages
-instead of guessing.
+Three stages with typed hand-offs: the retrieval's passages (`Retrieval`) → the reader's
+`Reading` (scored spans per passage window, `rag.reading`) → the composed `Answer`:
+
+- the short answer is the reader's best span;
+- the first quoted sentence is the one that holds that span, then the sentences of other
+  passages whose own best span says the same (support), up to `answer_sentences`;
+- the refusal is one decision: the reader's confidence (best span against its window's
+  no-answer score, plus the answerability head) below `reader_threshold`, fitted on the fit
+  halves (SQuAD 2.0 dev first half of titles, RealTimeQA 2024-01..06). The LLM answerer asks
+  the same question (`should_abstain`).
+
+When dated articles disagree, the newest evidence answers (`rag.temporal.newest_first`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+import time
 
-from rag import scoring, temporal
+from rag import temporal
 from rag.models import Answer, Citation
+from rag.reading import PassageText, Reading, SpanReader, load_reader
+from rag.reading.reader import ReadSpan, WindowReading
 from rag.retrieval import Passage, Retrieval, published_date
-from rag.scoring import spans
 from rag.settings import Settings
 
 NO_ANSWER_TEXT = (
     "I could not find an answer to that in the corpus. The closest passages are listed below; "
     "they may help, but they do not seem to answer the question."
 )
-# Shown when the best passage scores below the abstention threshold but still says something
-# on the topic: the user sees the nearest statement, clearly labelled, instead of a guess.
+# Shown when the reader refuses but the top passage is on the question's topic: the user sees
+# the nearest statement, clearly labelled, instead of a guess.
 CLOSEST_TEXT = (
     "I could not find a clear answer to that in the corpus. The closest passage says: "
     "\u201c{sentence}\u201d [1]"
@@ -29,18 +40,33 @@ CLOSEST_TEXT = (
 EMPTY_STORE_TEXT = (
     "The corpus is empty (or nothing matches the filters), so there is nothing to answer from."
 )
+NOTHING_BEFORE_TEXT = (
+    "Nothing in the corpus was published on or before {date} (or nothing matches the "
+    "filters), so there is nothing to answer from."
+)
+# Below this cosine the top passage is off-topic (measured: unrelated questions score
+# 0.1-0.3 against news passages, on-topic paraphrases 0.4 and up).
+CLOSEST_MIN_COSINE = 0.35
+# Two readings "both answer" when their confidences are this close (reader logits): then a
+# disagreement between dated articles is settled by the newest.
+CONFLICT_MARGIN = 2.0
 
 
-def make_citation(number: int, passage: Passage, sentence_index: int | None) -> Citation:
-    """A citation whose quote is the chosen sentence, or the passage's best sentence."""
+def make_citation(
+    number: int, passage: Passage, sentence_index: int | None, last_sentence: int | None = None
+) -> Citation:
+    """A citation whose quote is the chosen sentence (through `last_sentence` when a span runs
+    over a sentence end), or the passage's best sentence."""
     meta = passage.hit.metadata
     start = passage.chunk_start
     if sentence_index is None:
         cos = passage.candidate.sentence_cos
         sentence_index = int(cos.argmax()) if len(cos) else None
     if sentence_index is not None and passage.sentences:
-        rec = passage.sentences[sentence_index]
-        quote, q_start, q_end = passage.sentence_text(sentence_index), rec.start, rec.end
+        first = passage.sentences[sentence_index]
+        last = passage.sentences[max(sentence_index, last_sentence or sentence_index)]
+        q_start, q_end = first.start, last.end
+        quote = passage.hit.text[q_start - start : q_end - start]
     else:
         quote, q_start, q_end = passage.hit.text, start, start + len(passage.hit.text)
     return Citation(
@@ -60,165 +86,177 @@ def make_citation(number: int, passage: Passage, sentence_index: int | None) -> 
     )
 
 
-class ExtractiveAnswerer:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+def passage_text(passage: Passage) -> PassageText:
+    """The reader's view of a passage, its window centred on the sentence retrieval scored
+    best (cosine plus lexical evidence)."""
+    cand = passage.candidate
+    score = cand.sentence_cos
+    if cand.sentence_lex is not None and len(cand.sentence_lex) == len(score):
+        score = score + cand.sentence_lex
+    focus = int(score.argmax()) if len(score) else 0
+    return PassageText(
+        text=passage.hit.text,
+        start=passage.chunk_start,
+        sentences=[(r.start, r.end) for r in passage.sentences],
+        focus=focus,
+    )
 
-    def should_abstain(self, retrieval: Retrieval) -> bool:
-        if not retrieval.passages:
-            return True
-        ranked = [(p.candidate, p.score) for p in retrieval.passages]
-        return scoring.should_abstain(
-            ranked, retrieval.terms, idf=retrieval.idf, question=retrieval.query
-        )
+
+def sentence_of(passage: Passage, offset: int) -> int | None:
+    for i, rec in enumerate(passage.sentences):
+        if rec.start <= offset < rec.end:
+            return i
+    return None
+
+
+class ExtractiveAnswerer:
+    def __init__(self, settings: Settings, reader: SpanReader | None = None) -> None:
+        self.settings = settings
+        self.reader = reader or load_reader(settings)
+
+    def read(self, question: str, retrieval: Retrieval) -> Reading:
+        """The read stage: windows of the top passages through the reader."""
+        passages = retrieval.passages[: self.settings.reader_passages]
+        return self.reader.read(question, [passage_text(p) for p in passages])
+
+    def refuses(self, reading: Reading) -> bool:
+        """The one refusal decision (the LLM answerer uses it too)."""
+        return reading.confidence < self.settings.reader_threshold
 
     def answer(self, question: str, retrieval: Retrieval) -> Answer:
+        if not retrieval.passages:
+            return self.compose(question, retrieval, Reading())
+        t0 = time.perf_counter()
+        reading = self.read(question, retrieval)
+        read_ms = round((time.perf_counter() - t0) * 1000, 2)
+        answer = self.compose(question, retrieval, reading)
+        answer.timings = {**answer.timings, "read_ms": read_ms}
+        return answer
+
+    def compose(self, question: str, retrieval: Retrieval, reading: Reading) -> Answer:
+        """The compose stage: the answer text, its citations and the short answer."""
         passages = retrieval.passages
         if not passages:
             return Answer(
                 question=question,
-                text=EMPTY_STORE_TEXT,
+                text=empty_text(retrieval.as_of),
                 abstained=True,
                 retrieval_query=retrieval.query,
             )
-        if self.should_abstain(retrieval):
+        threshold = self.settings.reader_threshold
+        if self.refuses(reading):
             return abstention(question, retrieval)
-        ranked = [(p.candidate, p.score) for p in passages]
-        candidates = scoring.select_sentences(
-            ranked,
-            retrieval.terms,
-            max_sentences=3 * self.settings.answer_sentences,
-            idf=retrieval.idf,
-            question=question,
-        )
-        picks = distinct_picks(passages, candidates, self.settings.answer_sentences)
-        newest = newest_evidence(passages, candidates, question, self.settings.answer_sentences)
+        confident = [w for w in reading.ranked() if w.confidence >= threshold and w.spans]
+        best = confident[0].spans[0]
+        as_of: dt.date | None = None
+        newest = newest_reading(passages, confident, question)
         if newest is not None:
-            picks = newest[0]
-        if not picks:
-            return abstention(question, retrieval)
-        # The short answer comes from the best answer sentences (under a conflict over time,
-        # only from the newest evidence); the sentence holding it is quoted first.
-        # A number or date question none of whose answer sentences holds one is about
-        # something the corpus does not say (the subject is there, the fact is not).
-        pool = sorted(candidates, key=lambda t: -t[2])
-        if spans.lacks_typed_evidence(question, answer_sentences(passages, pool[:SHORT_SENTENCES])):
-            return abstention(question, retrieval)
-        pool = picks[:1] if newest is not None else pool
-        short = find_short(question, passages, pool, retrieval.terms)
-        if short is not None:
-            pick, _ = short
-            said = " ".join(passages[pick[0]].sentence_text(pick[1]).split())
-            picks = [pick] + [
-                p for p in picks if " ".join(passages[p[0]].sentence_text(p[1]).split()) != said
-            ]
-            picks = picks[: self.settings.answer_sentences]
-        numbers: dict[tuple[int, int], int] = {}
+            best, as_of = newest
+        picks = [best] + supporting(best, confident, passages)
+        picks = picks[: self.settings.answer_sentences]
         citations: list[Citation] = []
         parts: list[str] = []
-        for pi, si, _ in picks:
-            key = (pi, si)
-            if key not in numbers:
-                numbers[key] = len(citations) + 1
-                citations.append(make_citation(numbers[key], passages[pi], si))
-            sentence = " ".join(passages[pi].sentence_text(si).split())
-            parts.append(f"{sentence} [{numbers[key]}]")
+        for span in picks:
+            passage = passages[span.passage]
+            first = sentence_of(passage, span.start)
+            last = sentence_of(passage, max(span.start, span.end - 1))
+            c = make_citation(len(citations) + 1, passage, first, last)
+            said = " ".join(c.quote.split())
+            if any(" ".join(o.quote.split()) == said for o in citations):
+                continue
+            citations.append(c)
+            parts.append(f"{said} [{c.number}]")
         text = " ".join(parts)
-        if newest is not None:
-            text = f"As of {temporal.format_date(newest[1])}: {text}"
-        answer = Answer(
+        if as_of is not None:
+            text = f"As of {temporal.format_date(as_of)}: {text}"
+        first_citation = citations[0]
+        return Answer(
             question=question,
             text=text,
             citations=citations,
             retrieval_query=retrieval.query,
-            as_of=newest[1].isoformat() if newest is not None else "",
+            as_of=as_of.isoformat() if as_of is not None else "",
+            short=best.text,
+            short_citation=first_citation.number,
+            short_start=best.start,
+            short_end=best.end,
         )
-        if short is not None:
-            span, first = short[1], citations[0]
-            answer.short = span.text
-            answer.short_citation = first.number
-            answer.short_start = first.quote_start + span.start
-            answer.short_end = first.quote_start + span.end
-        return answer
 
 
-# Answer sentences the short answer may come from (best first).
-SHORT_SENTENCES = 4
+def load_answerer(settings: Settings, reader: SpanReader | None = None) -> ExtractiveAnswerer:
+    return ExtractiveAnswerer(settings, reader)
 
 
-def find_short(
-    question: str,
-    passages: list[Passage],
-    pool: list[tuple[int, int, float]],
-    terms: list[str],
-) -> tuple[tuple[int, int, float], spans.Span] | None:
-    """The confident short answer among the best picks, with the pick it was cut from."""
-    pool = pool[:SHORT_SENTENCES]
-    span = spans.best_span(question, answer_sentences(passages, pool), terms)
-    return None if span is None else (pool[span.sentence], span)
+def normalize_for_match(text: str) -> str:
+    return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())
 
 
-def answer_sentences(
-    passages: list[Passage], pool: list[tuple[int, int, float]]
-) -> list[spans.AnswerSentence]:
-    return [
-        spans.AnswerSentence(passages[pi].sentence_text(si), score, passages[pi].hit.doc_id)
-        for pi, si, score in pool
-    ]
+def supporting(
+    best: ReadSpan, confident: list[WindowReading], passages: list[Passage]
+) -> list[ReadSpan]:
+    """Best spans of other confident passages that say the same as `best` (same normalized
+    text, or one inside the other): a second source for the same fact."""
+    want = normalize_for_match(best.text)
+    out = []
+    for w in confident:
+        span = w.spans[0]
+        if span is best or span.passage == best.passage:
+            continue
+        got = normalize_for_match(span.text)
+        if got and want and (got in want or want in got):
+            out.append(span)
+    return out
 
 
-def newest_evidence(
-    passages: list[Passage], picks: list[tuple[int, int, float]], question: str, limit: int
-) -> tuple[list[tuple[int, int, float]], dt.date] | None:
-    """When the answering sentences of dated articles disagree, the picks with the newest
-    evidence first and its date (rag.temporal.conflicts); None otherwise."""
-    return temporal.newest_first(
+def newest_reading(
+    passages: list[Passage], confident: list[WindowReading], question: str
+) -> tuple[ReadSpan, dt.date] | None:
+    """When confident readings of dated articles disagree, the newest one's span and date."""
+    picks = [(w.spans[0].passage, i, w.confidence) for i, w in enumerate(confident)]
+
+    def sentence_text(pick: tuple[int, int, float]) -> str:
+        span = confident[pick[1]].spans[0]
+        passage = passages[span.passage]
+        si = sentence_of(passage, span.start)
+        return passage.sentence_text(si) if si is not None else span.text
+
+    newest = temporal.newest_first(
         picks,
-        text_of=lambda p: passages[p[0]].sentence_text(p[1]),
+        text_of=sentence_text,
         date_of=lambda p: published_date(passages[p[0]].hit),
         doc_of=lambda p: passages[p[0]].hit.doc_id,
         question=question,
-        limit=limit,
+        limit=1,
+        margin=CONFLICT_MARGIN,
     )
+    if newest is None:
+        return None
+    winner = newest[0][0]
+    return confident[winner[1]].spans[0], newest[1]
 
 
-def distinct_picks(
-    passages: list[Passage], picks: list[tuple[int, int, float]], limit: int
-) -> list[tuple[int, int, float]]:
-    """The best `limit` picks that quote different text, in reading order.
-
-    Overlapping chunks share sentences, so the same sentence can be picked from two chunks;
-    quoting it twice would say nothing new.
-    """
-    seen: set[str] = set()
-    kept: list[tuple[int, int, float]] = []
-    for pick in sorted(picks, key=lambda t: -t[2]):
-        text = " ".join(passages[pick[0]].sentence_text(pick[1]).split())
-        if text not in seen:
-            seen.add(text)
-            kept.append(pick)
-        if len(kept) == limit:
-            break
-    return sorted(kept, key=lambda t: (t[0], t[1]))
+def empty_text(as_of: dt.date | None) -> str:
+    if as_of is not None and as_of < dt.date.today():
+        return NOTHING_BEFORE_TEXT.format(date=temporal.format_date(as_of))
+    return EMPTY_STORE_TEXT
 
 
 def abstention(question: str, retrieval: Retrieval, limit: int = 3) -> Answer:
-    """The closest passages, labelled as such; the nearest sentence is quoted when the top
-    passage is at least on the question's topic (its best sentence clears a low bar)."""
-    passages = retrieval.passages[:limit]
-    ranked = [(p.candidate, p.score) for p in passages]
-    picks = scoring.select_sentences(
-        ranked, retrieval.terms, max_sentences=1, top_passages=1, question=question
-    )
-    best = picks[0] if picks else None
+    """The closest passages, labelled as such, one per article; the nearest sentence is quoted
+    when the top passage is at least on the question's topic."""
+    top = retrieval.passages[0] if retrieval.passages else None
+    best: int | None = None
+    if top is not None and len(top.candidate.sentence_cos):
+        best = int(top.candidate.sentence_cos.argmax())
     on_topic = (
-        best is not None
-        and float(passages[0].candidate.sentence_cos[best[1]]) >= CLOSEST_MIN_COSINE
+        top is not None
+        and best is not None
+        and float(top.candidate.sentence_cos[best]) >= CLOSEST_MIN_COSINE
     )
-    citations = closest_citations(retrieval.passages, best[1] if best else None, limit)
+    citations = closest_citations(retrieval.passages, best, limit)
     text = NO_ANSWER_TEXT
-    if on_topic and best is not None:
-        text = CLOSEST_TEXT.format(sentence=" ".join(passages[0].sentence_text(best[1]).split()))
+    if on_topic and top is not None and best is not None:
+        text = CLOSEST_TEXT.format(sentence=" ".join(top.sentence_text(best).split()))
     return Answer(
         question=question,
         text=text,
@@ -231,23 +269,15 @@ def abstention(question: str, retrieval: Retrieval, limit: int = 3) -> Answer:
 def closest_citations(
     passages: list[Passage], first_sentence: int | None, limit: int
 ) -> list[Citation]:
-    """Up to `limit` passages in ranked order, each quoting its best sentence (the first one
-    `first_sentence`), skipping any whose quote an earlier one already shows: overlapping
-    chunks share sentences, and the same sentence listed twice is no closer passage."""
+    """Up to `limit` passages in ranked order, one per article, each quoting its best sentence
+    (the first one `first_sentence`): the same article listed twice is no closer passage."""
     seen: set[str] = set()
     out: list[Citation] = []
     for i, passage in enumerate(passages):
-        citation = make_citation(len(out) + 1, passage, first_sentence if i == 0 else None)
-        key = " ".join(citation.quote.split())
-        if key in seen:
+        if passage.hit.doc_id in seen:
             continue
-        seen.add(key)
-        out.append(citation)
+        seen.add(passage.hit.doc_id)
+        out.append(make_citation(len(out) + 1, passage, first_sentence if i == 0 else None))
         if len(out) == limit:
             break
     return out
-
-
-# Below this cosine the top passage is off-topic (measured: unrelated questions score
-# 0.1-0.3 against news passages, on-topic paraphrases 0.4 and up).
-CLOSEST_MIN_COSINE = 0.35

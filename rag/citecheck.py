@@ -28,7 +28,6 @@ from typing import Literal
 
 import numpy as np
 
-from rag import scoring
 from rag.sentences import split_sentences
 from rag.text import tokenize
 
@@ -204,8 +203,15 @@ def strip_heading(text: str, evidence: Sequence[Evidence]) -> str:
     return text
 
 
+# A term unknown to the index weighs as much as the rarest terms, no more.
+MISSING_CAP = 8.0
+
+
 def _weights(terms: Sequence[str], idf: Mapping[str, float] | None) -> np.ndarray:
-    return scoring.term_weights(list(terms), idf)
+    """Global idf of each term, capped at MISSING_CAP (all 1.0 without an idf)."""
+    if idf is None:
+        return np.ones(len(terms), dtype=np.float64)
+    return np.array([min(idf.get(t, MISSING_CAP), MISSING_CAP) for t in terms], dtype=np.float64)
 
 
 def overlap_matrix(terms: Sequence[str], weights: np.ndarray, evidence: Evidence) -> np.ndarray:

@@ -21,6 +21,7 @@ from rag.answer import ExtractiveAnswerer
 from rag.condense import condense
 from rag.embedding import Embedder, SentenceTransformerEmbedder, load_embedder
 from rag.models import Answer, Filters, scrub_surrogates
+from rag.reading import SpanReader, load_reader
 from rag.rerank import Reranker, load_reranker
 from rag.retrieval import HybridRetriever, Retrieval
 from rag.settings import Settings
@@ -100,6 +101,7 @@ class Pipeline:
         answer = with_time(self.answerer.answer(question, retrieval), retrieval)
         answer.timings = {
             **retrieval.timings,
+            **answer.timings,  # the answerer's own stages (read_ms)
             "answer_ms": round((time.perf_counter() - t) * 1000, 2),
             "total_ms": round((time.perf_counter() - t0) * 1000, 2),
         }
@@ -153,11 +155,14 @@ def _pieces(text: str) -> Iterator[str]:
 
 
 def default_answerer(settings: Settings, embedder: Embedder) -> Answerer:
+    extractive = ExtractiveAnswerer(settings, shared_reader(settings))
     if settings.llm != "none":
         from rag.llm import build_llm_answerer  # optional dependency
 
-        return build_llm_answerer(settings, embedder, lambda: shared_llm(settings))
-    return ExtractiveAnswerer(settings)
+        return build_llm_answerer(
+            settings, embedder, lambda: shared_llm(settings), extractive=extractive
+        )
+    return extractive
 
 
 # ----- process-wide instances ------------------------------------------------------------------
@@ -171,6 +176,7 @@ _bm25: dict[str, Bm25Manager] = {}
 _rerankers: dict[str, Reranker] = {}
 _pipelines: dict[str, Pipeline] = {}
 _llms: dict[str, LLM] = {}
+_readers: dict[tuple[str, int, bool], SpanReader] = {}
 
 
 def _store_key(settings: Settings) -> str:
@@ -222,6 +228,20 @@ def shared_reranker(path: str | None) -> Reranker | None:
             if reranker is not None:
                 _rerankers[path] = reranker
         return reranker
+
+
+def shared_reader(settings: Settings) -> SpanReader:
+    """The process's span reader for these settings (its model loads once, on first use)."""
+    key = (
+        str(settings.reader_weights or ""),
+        settings.reader_window_tokens,
+        settings.reader_quantize,
+    )
+    with _lock:
+        reader = _readers.get(key)
+        if reader is None:
+            reader = _readers[key] = load_reader(settings)
+        return reader
 
 
 def shared_llm(settings: Settings) -> LLM:

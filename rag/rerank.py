@@ -6,8 +6,8 @@ directory such as a saved ms-marco-MiniLM-L-6-v2); nothing is ever fetched from 
 each (question, passage) pair together, which bi-encoder cosines and BM25 cannot, so users who
 have one get better ordering for the price of one forward pass per reranked passage.
 
-Only the order changes: each passage keeps its fused score, which is what the abstention model
-was calibrated on; the cross-encoder's score is kept beside it as `rerank_score`.
+Only the order changes: each passage keeps its fused score; the cross-encoder's score is kept
+beside it as `rerank_score`.
 """
 
 from __future__ import annotations

@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     fusion: Literal["zscore", "rrf"] = "zscore"
     dedupe_threshold: float = 0.95
     answer_sentences: int = Field(default=2, ge=1, le=3)
+    # The span reader (rag/reading, trained by `make reader`): how many top passages it reads,
+    # the passage tokens of each window, the refusal threshold on its confidence (fitted on
+    # the fit halves, see the README), int8 linear layers (about 2x faster on CPU), and an
+    # optional weights file instead of the shipped one.
+    reader_passages: int = Field(default=5, ge=1, le=20)
+    reader_window_tokens: int = Field(default=110, ge=32, le=448)
+    reader_threshold: float = 0.0
+    reader_quantize: bool = True
+    reader_weights: Path | None = None
     # Answers as of a date (rag.temporal). A question's relative time ("last month") becomes a
     # date window; a recency prior (weight * 0.5 ** (age / half-life), added to fused scores)
     # favours newer passages: `recency_weight` for every question (0: off until measured on

@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("rag", "ingest", "evaluation", "ui")
+PACKAGES = ("rag", "ingest", "evaluation", "ui", "training")
 # What `ingest` may use of `rag`: the parts that describe and write the store.
 INGEST_MAY_USE = (
     "rag.store",
@@ -27,6 +27,8 @@ ALLOWED = {
     "ingest": {"ingest", "rag"},
     "evaluation": {"evaluation", "rag", "ingest"},
     "ui": {"ui", "rag", "ingest", "evaluation"},
+    # the reader's training: beside evaluation, reading the same data splits
+    "training": {"training", "rag", "ingest", "evaluation"},
 }
 
 

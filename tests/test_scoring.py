@@ -98,86 +98,6 @@ def test_empty_and_single_candidate() -> None:
     assert scoring.fuse([no_sentences, cand("z", 0.5, 0.2, [0.1])])[0][0].chunk_id == "y"
 
 
-def test_select_sentences_bounded_ordered_and_existing() -> None:
-    ranked = scoring.fuse(pool())
-    for k in (1, 2, 3):
-        picked = scoring.select_sentences(ranked, max_sentences=k)
-        assert 1 <= len(picked) <= k
-        assert [(c, s) for c, s, _ in picked] == sorted((c, s) for c, s, _ in picked)
-        for ci, si, _ in picked:
-            assert ci < scoring.ANSWER_PASSAGES
-            assert 0 <= si < len(ranked[ci][0].sentence_texts)
-    best = scoring.select_sentences(ranked, max_sentences=1)[0]
-    assert ranked[best[0]][0].chunk_id == "both" and best[1] == 0  # cosine 0.72, top passage
-    assert scoring.select_sentences([], max_sentences=2) == []
-
-
-def test_select_sentences_prefers_sentence_with_question_terms() -> None:
-    c = cand("c", 5.0, 0.5, [0.50, 0.52], ["The dam was finished in 1936.", "It is large."])
-    terms = scoring.question_terms("When was the dam finished?")
-    ranked = scoring.fuse([c, cand("d", 1.0, 0.1, [0.1])], terms)
-    assert scoring.select_sentences(ranked, max_sentences=1)[0][:2] == (0, 0)
-
-
-def test_abstention_on_low_scores_and_not_on_high() -> None:
-    idf = {"dam": 5.0, "finish": 3.0, "1936": 6.0}
-    terms = scoring.question_terms("When was the dam finished?")
-    good = cand("good", 9.0, 0.7, [0.75, 0.3], ["The dam was finished in 1936.", "Big."])
-    bad = cand("bad", 0.5, 0.1, [0.12, 0.08], ["Cats sleep a lot.", "They purr."])
-    assert not scoring.should_abstain(scoring.fuse([good, bad], terms), terms, idf=idf)
-    assert scoring.should_abstain(scoring.fuse([bad], terms), terms, idf=idf)
-    assert scoring.should_abstain([], terms, idf=idf)
-    hi = scoring.confidence(scoring.fuse([good], terms), terms, idf=idf)
-    lo = scoring.confidence(scoring.fuse([bad], terms), terms, idf=idf)
-    assert hi > scoring.DEFAULT_ABSTAIN.threshold > lo
-
-
-def test_abstain_features() -> None:
-    idf = {"dam": 5.0, "finish": 3.0, "hoover": 6.0, "1936": 7.0}
-    c = cand("c", 1.0, 0.5, [0.4, 0.6], ["The dam is here.", "Water."])
-    other = cand("o", 1.0, 0.5, [0.2], ["Hoover finished it."])
-    f = scoring.abstain_features([(c, 2.5), (other, 1.0)], ["dam", "finish"], idf=idf)
-    sent1, coverage, number_missing, name_missing, margin, missing3, typed = f
-    assert sent1 == pytest.approx(0.6)
-    assert coverage == pytest.approx(5.0 / 8.0)
-    assert number_missing == 0.0 and name_missing == 0.0
-    assert margin == pytest.approx(1.5)
-    assert missing3 == 0.0  # "finish" is in the second passage
-    assert typed == pytest.approx(5.0 / 8.0)  # one sentence holds "dam" (untyped: any counts)
-    question = "When did Hoover finish the dam in 1936?"
-    terms = scoring.question_terms(question)
-    f = scoring.abstain_features([(c, 1.0)], terms, idf=idf, question=question)
-    assert f[2] == 1.0  # the year is absent
-    assert f[3] == pytest.approx(7.0)  # the rarest absent name or number: 1936
-    assert f[5] == pytest.approx(7.0)
-    unknown = scoring.abstain_features([(c, 0.0)], ["zzz"], idf=idf)
-    assert unknown[5] == scoring.MISSING_CAP
-
-
-def test_name_terms_are_capitalized_words_past_the_first_and_numbers() -> None:
-    names = scoring.name_terms("Who was named MVP of Super Bowl 51 in Santa Clara?")
-    assert {"mvp", "super", "bowl", "51", "santa", "clara"} <= names
-    assert "who" not in names and "name" not in names
-
-
-def test_a_missing_year_lowers_confidence() -> None:
-    idf = {"super": 4.0, "bowl": 4.0, "mvp": 5.0, "51": 6.0, "50": 6.0, "name": 2.0}
-    c = cand("c", 5.0, 0.6, [0.7], ["Von Miller was named the MVP of Super Bowl 50."])
-    about = scoring.confidence(
-        [(c, 3.0)],
-        scoring.question_terms("Who was named MVP of Super Bowl 50?"),
-        idf=idf,
-        question="Who was named MVP of Super Bowl 50?",
-    )
-    other = scoring.confidence(
-        [(c, 3.0)],
-        scoring.question_terms("Who was named MVP of Super Bowl 51?"),
-        idf=idf,
-        question="Who was named MVP of Super Bowl 51?",
-    )
-    assert about > other
-
-
 def test_idf_from_bm25s_matches_doc_frequencies() -> None:
     bm25s = pytest.importorskip("bm25s")
     docs = ["the cat sat", "cats and dogs", "a bird"]
@@ -189,23 +109,6 @@ def test_idf_from_bm25s_matches_doc_frequencies() -> None:
     idf = scoring.idf_from_bm25s(retr.vocab_dict, retr.scores["indptr"], retr.scores["num_docs"])
     expect = scoring.bm25_idf(scoring.doc_frequencies(scoring.tokenize(d) for d in docs), 3)
     assert idf == pytest.approx(expect)
-
-
-def test_typed_evidence_wants_the_specifics_and_the_kind_of_answer_in_one_sentence() -> None:
-    question = "How many patents did Tesla file in Japan?"
-    terms = scoring.question_terms(question)
-    idf = {t: 5.0 for t in terms}
-    w = scoring.term_weights(terms, idf)
-
-    def evidence(*sentences: str) -> float:
-        c = cand("c", 1.0, 0.5, [0.5] * len(sentences), list(sentences), title="Nikola Tesla")
-        return scoring.typed_evidence(c, terms, w, question)
-
-    full = evidence("He filed 12 patents in Japan.")
-    assert full == pytest.approx(1.0)
-    assert evidence("He filed patents in Japan.") == 0.0  # no number anywhere
-    assert evidence("He filed patents in Japan.", "He was born in 1856.") == pytest.approx(0.0)
-    assert 0.0 < evidence("He filed 300 patents worldwide.") < full
 
 
 def test_the_lede_wins_a_tie_and_only_a_tie_or_near_tie() -> None:

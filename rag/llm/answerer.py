@@ -1,4 +1,4 @@
-"""The LLM answerer: abstention decided from retrieval first, the model's streamed draft,
+"""The LLM answerer: abstention decided by the reader first, the model's streamed draft,
 then every citation checked by `rag.citecheck`; anything that goes wrong gives the extractive
 answer with a one-line notice."""
 
@@ -19,6 +19,7 @@ from rag.llm.backends import build_llm, describe_error, first_line
 from rag.llm.generation import Generation
 from rag.llm.prompts import ANSWER_MAX_SENTENCES, CONTEXT_PASSAGES, build_messages
 from rag.models import Answer, Citation
+from rag.reading import Reading
 from rag.retrieval import Passage, Retrieval
 from rag.settings import Settings
 
@@ -77,8 +78,11 @@ class LLMAnswerer:
     def stream(self, question: str, retrieval: Retrieval) -> Iterator[str | Answer]:
         """Raw text deltas as the model writes them, then the checked `Answer`."""
         t0 = time.perf_counter()
-        if not retrieval.passages or self.extractive.should_abstain(retrieval):
-            answer = self.extractive.answer(question, retrieval)
+        # The refusal is the reader's, the same decision as the extractive answer's: the LLM
+        # is only asked when the reader finds the answer in the passages.
+        reading = self.extractive.read(question, retrieval) if retrieval.passages else Reading()
+        if not retrieval.passages or self.extractive.refuses(reading):
+            answer = self.extractive.compose(question, retrieval, reading)
             yield answer.text
             yield answer
             return
@@ -231,7 +235,9 @@ def build_llm_answerer(
     settings: Settings,
     embedder: Embedder | None,
     llm_factory: Callable[[], LLM] | None = None,
+    extractive: ExtractiveAnswerer | None = None,
 ) -> LLMAnswerer:
     """The answerer `rag.pipeline.default_answerer` uses when `settings.llm != "none"`, sharing
-    the pipeline's `embedder` and, through `llm_factory`, the process's loaded model."""
-    return LLMAnswerer(settings, embedder, llm_factory=llm_factory)
+    the pipeline's `embedder`, its reader (through `extractive`) and, through `llm_factory`,
+    the process's loaded model."""
+    return LLMAnswerer(settings, embedder, llm_factory=llm_factory, extractive=extractive)

@@ -43,6 +43,7 @@ def newest_first(
     doc_of: Callable[[Pick], str],
     question: str,
     limit: int,
+    margin: float = CONFLICT_MARGIN,
 ) -> tuple[list[Pick], dt.date] | None:
     """The answer's picks, newest conflicting evidence first, and its date; None when the
     answering sentences do not disagree over time (then the usual order stands)."""
@@ -50,7 +51,7 @@ def newest_first(
         return None
     ordered = sorted(picks, key=lambda p: -p[2])
     best = ordered[0][2]
-    answering = [p for p in ordered if p[2] >= best - CONFLICT_MARGIN and date_of(p)]
+    answering = [p for p in ordered if p[2] >= best - margin and date_of(p)]
     if len({date_of(p) for p in answering}) < 2:
         return None
     dated = [(p, d) for p in answering if (d := date_of(p)) is not None]
