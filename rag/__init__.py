@@ -23,7 +23,8 @@ def query(question: Query | str, *, settings: Settings | None = None, **options:
     """
     from rag.pipeline import get_pipeline
 
-    return get_pipeline(settings).answer(Query.of(question, **options))
+    asked = Query.of(question, **options)  # bad input fails before any model loads
+    return get_pipeline(settings).answer(asked)
 
 
 def get_pipeline(settings: Settings | None = None) -> Pipeline:
