@@ -36,7 +36,6 @@ from rag.scoring.fusion import (
     lex_scores,
     local_idf,
     minmax,
-    sentence_overlap,
     zscore,
 )
 from rag.scoring.selection import (
@@ -52,8 +51,6 @@ from rag.text import (
     BM25_STOPWORDS,
     QUESTION_WORDS,
     TOKEN_PATTERN,
-    _stem_all,
-    _stemmer,
     bigrams,
     bm25_idf,
     doc_frequencies,
@@ -82,8 +79,6 @@ __all__ = [
     "FusionWeights",
     "Method",
     "SentenceWeights",
-    "_stem_all",
-    "_stemmer",
     "abstain_features",
     "answer_type_bonus",
     "bigrams",
@@ -100,7 +95,6 @@ __all__ = [
     "name_terms",
     "question_terms",
     "select_sentences",
-    "sentence_overlap",
     "sentence_scores",
     "should_abstain",
     "term_weights",
