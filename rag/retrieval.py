@@ -72,6 +72,11 @@ class Retrieval:
     as_of: dt.date | None = None
     window: temporal.Window | None = None
     notice: str = ""
+    # The run observed: every candidate with every signal the scorer saw (bm25, dense, sentence
+    # cosines, `sentence_lex`, ordinal) and its final score (fused + recency), best first,
+    # before near duplicates collapse and the cut to top_k. Evaluation and fitting scripts read
+    # this instead of re-implementing the scorer.
+    scored: list[tuple[scoring.Candidate, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -144,7 +149,7 @@ class HybridRetriever:
         dense_hits = clock.run("dense_ms", self.store.dense_search, qvec, n, filters)
         bm_ids, bm_all = clock.run("bm25_ms", _lexical, index, text, n, filters)
         evidence = clock.run("fetch_ms", self._fetch, dense_hits, bm_ids)
-        passages = clock.run(
+        scored, passages = clock.run(
             "score_ms", self._score, text, qvec, evidence, index, bm_all, as_of, present
         )
         if self.reranker is not None and passages:
@@ -160,6 +165,7 @@ class HybridRetriever:
             dense_ids=[h.chunk_id for h in dense_hits],
             bm25_ids=list(bm_ids),
             as_of=as_of,
+            scored=scored,
         )
 
     def _embed(self, text: str) -> np.ndarray:
@@ -196,9 +202,9 @@ class HybridRetriever:
         bm_all: np.ndarray,
         as_of: dt.date,
         present: bool,
-    ) -> list[Passage]:
-        """Fused score (`rag.scoring.fuse`), then the recency prior, then near duplicates
-        collapsed: passages best first."""
+    ) -> tuple[list[tuple[scoring.Candidate, float]], list[Passage]]:
+        """Fused score (`rag.scoring.fuse`), then the recency prior: the scored candidates;
+        then near duplicates collapsed: the passages, best first."""
         cands = [_candidate(ev, qvec, index, bm_all) for ev in evidence.values()]
         ranked = (
             scoring.fuse(
@@ -220,7 +226,7 @@ class HybridRetriever:
             for c, s in ranked
             for ev in (evidence[c.chunk_id],)
         ]
-        return collapse_near_duplicates(passages, self.settings.dedupe_threshold)
+        return ranked, collapse_near_duplicates(passages, self.settings.dedupe_threshold)
 
 
 def _drop_no_op_as_of(filters: Filters, index: Bm25Index) -> Filters:

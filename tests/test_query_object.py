@@ -116,6 +116,23 @@ class TestThroughThePipeline:
             assert p.sentence_vectors.shape == (len(p.sentences), p.vector.shape[0])
             assert len(p.candidate.sentence_texts) == len(p.sentences)
 
+    def test_the_run_can_be_observed(self, pipeline: Pipeline) -> None:
+        """`scored` shows every candidate the scorer ranked, with its signals, so evaluation
+        need not copy the scorer to see inside."""
+        r = pipeline.retrieve("Which grandmaster lost the chess final to the teenager?", top_k=2)
+        ids = [c.chunk_id for c, _ in r.scored]
+        scores = [s for _, s in r.scored]
+        assert len(r.passages) == 2 and len(ids) > len(r.passages)
+        assert scores == sorted(scores, reverse=True)
+        assert set(ids) <= set(r.dense_ids) | set(r.bm25_ids)
+        assert [p.hit.chunk_id for p in r.passages] == [
+            i for i in ids if i in {p.hit.chunk_id for p in r.passages}
+        ]
+        assert r.passages[0].score == scores[ids.index(r.passages[0].hit.chunk_id)]
+        for c, _ in r.scored:
+            assert c.sentence_lex is not None and len(c.sentence_lex) == len(c.sentence_cos)
+        assert r.passages[0].hit.doc_id == "chess-final.md"
+
     def test_a_chat_session_adds_its_history(self, pipeline: Pipeline) -> None:
         chat = ChatSession(pipeline)
         chat.ask(Query(question="Who won the national chess championship?"))
