@@ -296,8 +296,9 @@ def run_realtimeqa(
     on_question: Callable[[NewsQuestion, Any], None] | None = None,
 ) -> dict[str, Any]:
     """Build (or reuse) the store of the weeks in range and score every answerable question
-    (`limit` of them spread over the period, see `subset`) as of its date. `on_question(question, retrieval)` lets a
-    caller (bench/experiments/news_scoring.py) keep what it needs of each retrieval."""
+    (`limit` of them spread over the period, see `subset`) as of its date.
+    `on_question(question, retrieval)` lets a caller (bench/experiments/news_scoring.py) keep
+    what it needs of each retrieval."""
     from tqdm import tqdm
 
     from rag.pipeline import Pipeline

@@ -9,6 +9,8 @@ from typing import Protocol
 
 import numpy as np
 
+from rag.text import bm25_tokenize
+
 WINDOW_WORDS = 150
 WINDOW_STEP = 120
 
@@ -40,24 +42,11 @@ class WindowBaseline:
                     break
         self._published = np.asarray(self.published, dtype=np.int64)
         self.retriever = bm25s.BM25()
-        self.retriever.index(self._tokenize(self.texts), show_progress=False)
+        self.retriever.index(bm25_tokenize(self.texts), show_progress=False)
         self._vocab = getattr(self.retriever, "vocab_dict", {}) or {}
 
-    @staticmethod
-    def _tokenize(texts: list[str]) -> list[list[str]]:
-        import bm25s
-        import Stemmer
-
-        return bm25s.tokenize(
-            texts,
-            stopwords="en",
-            stemmer=Stemmer.Stemmer("english"),
-            return_ids=False,
-            show_progress=False,
-        )
-
     def search(self, question: str, as_of: dt.date, k: int = 10) -> list[str]:
-        terms = [t for t in self._tokenize([question])[0] if t in self._vocab]
+        terms = [t for t in bm25_tokenize([question])[0] if t in self._vocab]
         if not terms or not self.texts:
             return []
         scores = np.asarray(self.retriever.get_scores(terms), dtype=np.float64)

@@ -2,40 +2,29 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from rag.models import Answer, Citation, Filters
+from rag.models import Answer, Citation, Filters, Query
 from rag.settings import Settings
 
 if TYPE_CHECKING:
     from rag.pipeline import ChatSession, Pipeline
 
 
-def query(
-    question: str,
-    *,
-    filters: Filters | dict | None = None,
-    history: list[tuple[str, str]] | None = None,
-    top_k: int | None = None,
-    settings: Settings | None = None,
-    as_of: dt.date | str | None = None,
-) -> Answer:
+def query(question: Query | str, *, settings: Settings | None = None, **options: Any) -> Answer:
     """Answer a question from the ingested corpus, with citations.
 
-    `filters` may be a `Filters` or a dict such as {"sources": ["BBC"], "since": "2025-01-01"}.
-    `as_of` (a date or "YYYY-MM-DD"; default today) answers as of that date: nothing published
+    `question` is a `Query`, or the question's text with `Query`'s fields as keywords:
+    `filters` (a `Filters` or a dict such as {"sources": ["BBC"], "since": "2025-01-01"}),
+    `history`, `top_k` and `as_of` (a date or "YYYY-MM-DD"; default today: nothing published
     after it is visible (undated articles are), and "last week" in the question means the
-    week before it.
+    week before it). Bad input raises `ValueError` naming the field.
     The model and store load on first use and are reused by later calls in the process.
     """
     from rag.pipeline import get_pipeline
 
-    if isinstance(filters, dict):
-        filters = Filters.model_validate(filters)
-    return get_pipeline(settings).answer(
-        question, filters=filters, history=history, top_k=top_k, as_of=as_of
-    )
+    asked = Query.of(question, **options)  # bad input fails before any model loads
+    return get_pipeline(settings).answer(asked)
 
 
 def get_pipeline(settings: Settings | None = None) -> Pipeline:
@@ -58,6 +47,7 @@ __all__ = [
     "Citation",
     "Filters",
     "Pipeline",
+    "Query",
     "Settings",
     "get_pipeline",
     "query",

@@ -11,7 +11,9 @@ import hashlib
 import re
 import unicodedata
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rag.temporal.windows import resolve_as_of
 
 # Lone UTF-16 surrogates (from a JSON or YAML "\\uD800" escape, or a file name that is not UTF-8)
 # are legal in a Python str but cannot be encoded as UTF-8, so Chroma, SQLite and the browser
@@ -116,6 +118,73 @@ class Filters(BaseModel):
 
     def is_empty(self) -> bool:
         return not (self.sources or self.since or self.until or self.doc_ids or self.as_of)
+
+
+class Query(BaseModel):
+    """One question and everything that shapes its answer.
+
+    Built and validated once where a question enters (`rag.query`, the CLI, the web chat) and
+    passed whole through the pipeline, so that a new query option is one field here instead of
+    one more keyword on every signature between the door and the retriever. Bad input raises
+    `ValueError` (pydantic's `ValidationError` is one) naming the field.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    question: str
+    filters: Filters = Field(default_factory=Filters)
+    # Earlier (question, answer) turns of a chat; the pipeline condenses follow-ups against them.
+    history: tuple[tuple[str, str], ...] = ()
+    top_k: int | None = Field(default=None, ge=1)  # None: `Settings.top_k`
+    # Answer as of this date (None: today, or `filters.as_of` when that is set).
+    as_of: dt.date | None = None
+
+    @field_validator("question")
+    @classmethod
+    def _question(cls, value: str) -> str:
+        value = scrub_surrogates(value).strip()
+        if not value:
+            raise ValueError("the question is empty")
+        return value
+
+    @field_validator("filters", mode="before")
+    @classmethod
+    def _filters(cls, value: object) -> object:
+        return Filters() if value is None else value
+
+    @field_validator("history", mode="before")
+    @classmethod
+    def _history(cls, value: object) -> object:
+        return () if value is None else value
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _as_of(cls, value: object) -> dt.date | None:
+        # the same parsing (and the same message for a bad date) as everywhere else
+        return None if value is None else resolve_as_of(value)  # type: ignore[arg-type]
+
+    @classmethod
+    def of(cls, query: Query | str, **options: object) -> Query:
+        """`query` itself, or a question and `Query`'s fields as keywords (the shorthand
+        `pipeline.answer("...", top_k=3)`): one place that turns either into a `Query`."""
+        if isinstance(query, Query):
+            if options:
+                raise TypeError(f"options {sorted(options)} given beside a Query: set them on it")
+            return query
+        try:
+            return cls.model_validate({"question": query, **options})
+        except ValidationError as exc:  # one line a user can act on, not pydantic's report
+            raise ValueError(validation_reason(exc)) from None
+
+
+def validation_reason(exc: ValidationError) -> str:
+    """`field: problem` for each error of a validation, on one line."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        what = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {what}" if where else what)
+    return "; ".join(parts)
 
 
 class Citation(BaseModel):

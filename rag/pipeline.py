@@ -10,17 +10,17 @@ sees the same store (a `--rebuild` drops and recreates its collections).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rag.answer import ExtractiveAnswerer
 from rag.condense import condense
 from rag.embedding import Embedder, SentenceTransformerEmbedder, load_embedder
-from rag.models import Answer, Filters, scrub_surrogates
+from rag.models import Answer, Query
 from rag.reading import SpanReader, load_reader
 from rag.rerank import Reranker, load_reranker
 from rag.retrieval import HybridRetriever, Retrieval
@@ -66,39 +66,21 @@ class Pipeline:
         )
         self.answerer: Answerer = answerer or default_answerer(settings, self.embedder)
 
-    def retrieve(
-        self,
-        question: str,
-        *,
-        filters: Filters | None = None,
-        history: History | None = None,
-        top_k: int | None = None,
-        as_of: dt.date | str | None = None,
-    ) -> Retrieval:
-        """Passages for the question as of a date (default today: nothing published later is
-        visible; see `HybridRetriever.retrieve`)."""
-        return self.retriever.retrieve(
-            condense(question, history), filters=filters, top_k=top_k, as_of=as_of
-        )
+    def retrieve(self, query: Query | str, **options: Any) -> Retrieval:
+        """Passages for a `Query` (or a question and `Query`'s fields as keywords) as of its
+        date (default today: nothing published later is visible; see
+        `HybridRetriever.retrieve`). A follow-up is condensed against the history first."""
+        query = Query.of(query, **options)
+        standalone = condense(query.question, list(query.history))
+        return self.retriever.retrieve(query.model_copy(update={"question": standalone}))
 
-    def answer(
-        self,
-        question: str,
-        *,
-        filters: Filters | None = None,
-        history: History | None = None,
-        top_k: int | None = None,
-        as_of: dt.date | str | None = None,
-    ) -> Answer:
-        question = scrub_surrogates(question).strip()
-        if not question:
-            raise ValueError("the question is empty")
+    def answer(self, query: Query | str, **options: Any) -> Answer:
+        """The answer to a `Query` (or a question and `Query`'s fields as keywords)."""
+        query = Query.of(query, **options)
         t0 = time.perf_counter()
-        retrieval = self.retrieve(
-            question, filters=filters, history=history, top_k=top_k, as_of=as_of
-        )
+        retrieval = self.retrieve(query)
         t = time.perf_counter()
-        answer = with_time(self.answerer.answer(question, retrieval), retrieval)
+        answer = with_time(self.answerer.answer(query.question, retrieval), retrieval)
         answer.timings = {
             **retrieval.timings,
             **answer.timings,  # the answerer's own stages (read_ms)
@@ -107,30 +89,20 @@ class Pipeline:
         }
         return answer
 
-    def stream(
-        self,
-        question: str,
-        *,
-        filters: Filters | None = None,
-        history: History | None = None,
-        top_k: int | None = None,
-        as_of: dt.date | str | None = None,
-    ) -> Iterator[str | Answer]:
+    def stream(self, query: Query | str, **options: Any) -> Iterator[str | Answer]:
         """Text deltas, then the final `Answer` as the last item.
 
         An LLM answerer streams tokens; the extractive answer is ready at once and is
         streamed sentence by sentence so the UI behaves the same either way.
         """
+        query = Query.of(query, **options)
         streamer = getattr(self.answerer, "stream", None)
         if streamer is not None:
-            question = scrub_surrogates(question).strip()
-            retrieval = self.retrieve(
-                question, filters=filters, history=history, top_k=top_k, as_of=as_of
-            )
-            for item in streamer(question, retrieval):
+            retrieval = self.retrieve(query)
+            for item in streamer(query.question, retrieval):
                 yield with_time(item, retrieval) if isinstance(item, Answer) else item
             return
-        answer = self.answer(question, filters=filters, history=history, top_k=top_k, as_of=as_of)
+        answer = self.answer(query)
         yield from _pieces(answer.text)
         yield answer
 
@@ -174,7 +146,12 @@ _stores: dict[str, Store] = {}
 _embedders: dict[tuple[str, int, bool], SentenceTransformerEmbedder] = {}
 _bm25: dict[str, Bm25Manager] = {}
 _rerankers: dict[str, Reranker] = {}
-_pipelines: dict[str, Pipeline] = {}
+# Pipelines are cheap (they hold the shared pieces above, nothing of their own but the
+# answerer), and a process may see many settings objects (a test run sees hundreds): the most
+# recently used few are kept. Stores, clients and BM25 indexes are keyed by location, not by
+# settings, and never evicted: embedded Chroma must not be opened twice on one path.
+PIPELINES_KEPT = 8
+_pipelines: OrderedDict[str, Pipeline] = OrderedDict()
 _llms: dict[str, LLM] = {}
 _readers: dict[tuple[str, int, bool], SpanReader] = {}
 
@@ -259,13 +236,17 @@ def shared_llm(settings: Settings) -> LLM:
 
 
 def get_pipeline(settings: Settings | None = None) -> Pipeline:
-    """The process-wide pipeline for these settings (model and store opened once)."""
+    """The process-wide pipeline for these settings (model and store opened once); the
+    `PIPELINES_KEPT` most recently used settings keep theirs."""
     settings = settings or Settings()
     key = settings.model_dump_json()
     with _lock:
         pipe = _pipelines.get(key)
         if pipe is None:
             pipe = _pipelines[key] = Pipeline(settings)
+            while len(_pipelines) > PIPELINES_KEPT:
+                _pipelines.popitem(last=False)
+        _pipelines.move_to_end(key)
         return pipe
 
 
@@ -277,37 +258,26 @@ class ChatSession:
         self.history: History = []
         self.max_turns = max_turns
 
-    def ask(
-        self,
-        question: str,
-        *,
-        filters: Filters | None = None,
-        top_k: int | None = None,
-        as_of: dt.date | str | None = None,
-    ) -> Answer:
-        answer = self.pipeline.answer(
-            question, filters=filters, history=self.history, top_k=top_k, as_of=as_of
-        )
-        self._remember(question, answer)
+    def ask(self, query: Query | str, **options: Any) -> Answer:
+        """The answer to the next turn (a `Query` or a question and its options; its history
+        is this conversation's)."""
+        query = self._with_history(Query.of(query, **options))
+        answer = self.pipeline.answer(query)
+        self._remember(query.question, answer)
         return answer
 
-    def stream(
-        self,
-        question: str,
-        *,
-        filters: Filters | None = None,
-        top_k: int | None = None,
-        as_of: dt.date | str | None = None,
-    ) -> Iterator[str | Answer]:
-        for item in self.pipeline.stream(
-            question, filters=filters, history=list(self.history), top_k=top_k, as_of=as_of
-        ):
+    def stream(self, query: Query | str, **options: Any) -> Iterator[str | Answer]:
+        query = self._with_history(Query.of(query, **options))
+        for item in self.pipeline.stream(query):
             if isinstance(item, Answer):
-                self._remember(question, item)
+                self._remember(query.question, item)
             yield item
 
     def clear(self) -> None:
         self.history.clear()
+
+    def _with_history(self, query: Query) -> Query:
+        return query.model_copy(update={"history": tuple(self.history)})
 
     def _remember(self, question: str, answer: Answer) -> None:
         self.history.append((question, answer.text))

@@ -11,19 +11,29 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 
 from rag import scoring, temporal
 from rag.embedding import Embedder
-from rag.models import Filters
+from rag.models import Filters, Query
 from rag.rerank import Reranker, rerank_order
 from rag.settings import Settings
-from rag.store import Bm25Manager, ChunkHit, SentenceRecord, Store, published_number
+from rag.store import (
+    Bm25Index,
+    Bm25Manager,
+    ChunkHit,
+    SentenceRecord,
+    Store,
+    published_number,
+)
 from rag.text import question_terms, tokenize
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -62,9 +72,28 @@ class Retrieval:
     as_of: dt.date | None = None
     window: temporal.Window | None = None
     notice: str = ""
+    # The run observed: every candidate with every signal the scorer saw (bm25, dense, sentence
+    # cosines, `sentence_lex`, ordinal) and its final score (fused + recency), best first,
+    # before near duplicates collapse and the cut to top_k. Evaluation and fitting scripts read
+    # this instead of re-implementing the scorer.
+    scored: list[tuple[scoring.Candidate, float]] = field(default_factory=list)
+
+
+@dataclass
+class Evidence:
+    """A retrieved chunk and what was read from the store for it: the scorer's `Candidate` is
+    built from it, and the `Passage` (what the answerer and the citations get) keeps it."""
+
+    hit: ChunkHit
+    sentences: list[SentenceRecord]
+    vector: np.ndarray
+    sentence_vectors: np.ndarray  # one row per sentence, shape (len(sentences), dim)
 
 
 class HybridRetriever:
+    """Dense + BM25 candidates, scored together (`rag.scoring`), a recency prior, near
+    duplicates collapsed, an optional rerank: each a named step, composed in `_search`."""
+
     def __init__(
         self,
         settings: Settings,
@@ -79,69 +108,72 @@ class HybridRetriever:
         self.bm25 = bm25
         self.reranker = reranker
 
-    def retrieve(
-        self,
-        query: str,
-        *,
-        filters: Filters | None = None,
-        top_k: int | None = None,
-        as_of: dt.date | str | None = None,
-    ) -> Retrieval:
-        """The top passages visible `as_of` (default today: nothing published later; undated
-        articles stay, see rag.store.filters). Relative time in the query ("last month")
-        narrows to a window unless `filters` give dates; a window that finds nothing is
-        dropped again, and the retrieval says so in `notice`."""
-        asked = as_of if as_of is not None else (filters.as_of if filters else None)
-        day = temporal.resolve_as_of(asked)
-        base = (filters or Filters()).model_copy(update={"as_of": day})
+    def retrieve(self, query: Query) -> Retrieval:
+        """The top passages for `query.question` (already standalone) visible as of its date
+        (default today, or `filters.as_of`: nothing published later; undated articles stay,
+        see rag.store.filters). Relative time in the question ("last month") narrows to a
+        window unless the filters give dates; a window that finds nothing is dropped again,
+        and the retrieval says so in `notice`."""
+        text, filters = query.question, query.filters
+        day = temporal.resolve_as_of(query.as_of if query.as_of is not None else filters.as_of)
+        base = filters.model_copy(update={"as_of": day})
+        k = query.top_k or self.settings.top_k
         window = None
         if self.settings.question_windows and not (base.since or base.until):
-            window = temporal.question_window(query, day)
-        present = temporal.is_present_question(query)
+            window = temporal.question_window(text, day)
+        present = temporal.is_present_question(text)
         if window is not None:
             narrowed = base.model_copy(update={"since": window.since, "until": window.until})
-            found = self._search(query, narrowed, top_k, day, present)
+            found = self._search(text, narrowed, k, day, present)
             if found.passages:
                 found.window = window
                 return found
-            result = self._search(query, base, top_k, day, present)
+            result = self._search(text, base, k, day, present)
             result.notice = (
                 f"Nothing was published {window.phrase!r} ({window.since}..{window.until}); "
                 "answered from all dates up to " + day.isoformat() + "."
             )
             result.timings["window_fallback"] = 1.0
             return result
-        return self._search(query, base, top_k, day, present)
+        return self._search(text, base, k, day, present)
 
     def _search(
-        self, query: str, filters: Filters, top_k: int | None, as_of: dt.date, present: bool
+        self, text: str, filters: Filters, k: int, as_of: dt.date, present: bool
     ) -> Retrieval:
-        timings: dict[str, float] = {}
-        k = top_k or self.settings.top_k
+        """The steps in order, each timed under the name the `timings` have always used."""
+        clock = _Clock()
         n = max(self.settings.candidates, k)
-
         index = self.bm25.current()
-        if (
-            filters.as_of
-            and filters.as_of >= dt.date.today()
-            and index.latest_published <= published_number(filters.as_of)
-        ):  # "as of today" over a store with nothing newer: a clause that admits everything
-            filters = filters.model_copy(update={"as_of": None})
+        filters = _drop_no_op_as_of(filters, index)
+        qvec = clock.run("embed_ms", self._embed, text)
+        dense_hits = clock.run("dense_ms", self.store.dense_search, qvec, n, filters)
+        bm_ids, bm_all = clock.run("bm25_ms", _lexical, index, text, n, filters)
+        evidence = clock.run("fetch_ms", self._fetch, dense_hits, bm_ids)
+        scored, passages = clock.run(
+            "score_ms", self._score, text, qvec, evidence, index, bm_all, as_of, present
+        )
+        if self.reranker is not None and passages:
+            passages = clock.run(
+                "rerank_ms", rerank, self.reranker, text, passages, self.settings.rerank_depth
+            )
+        return Retrieval(
+            text,
+            passages[:k],
+            question_terms(text),
+            index.idf,
+            clock.timings,
+            dense_ids=[h.chunk_id for h in dense_hits],
+            bm25_ids=list(bm_ids),
+            as_of=as_of,
+            scored=scored,
+        )
 
-        t = time.perf_counter()
-        qvec = self.embedder.encode([query])[0]
-        timings["embed_ms"] = _ms(t)
+    def _embed(self, text: str) -> np.ndarray:
+        return self.embedder.encode([text])[0]
 
-        t = time.perf_counter()
-        dense_hits = self.store.dense_search(qvec, n, filters)
-        timings["dense_ms"] = _ms(t)
-
-        t = time.perf_counter()
-        q_tokens = tokenize(query)
-        bm_ids, _, bm_all = index.top(q_tokens, n, index.allowed(filters))
-        timings["bm25_ms"] = _ms(t)
-
-        t = time.perf_counter()
+    def _fetch(self, dense_hits: list[ChunkHit], bm_ids: list[str]) -> dict[str, Evidence]:
+        """The union of both sides' chunks that are committed (a chunk of an article being
+        rewritten is not visible yet), with their vectors and sentence records."""
         hits: dict[str, ChunkHit] = {h.chunk_id: h for h in dense_hits}
         missing = [cid for cid in bm_ids if cid not in hits]
         for h in self.store.get_chunks(missing, with_vectors=True):
@@ -150,69 +182,104 @@ class HybridRetriever:
         visible = [h for h in hits.values() if committed.get(h.doc_id) == h.metadata.get("sha")]
         counts = {h.chunk_id: h.metadata["sentences"] for h in visible if "sentences" in h.metadata}
         sentences = self.store.sentence_records([h.chunk_id for h in visible], counts=counts)
-        timings["fetch_ms"] = _ms(t)
-
-        t = time.perf_counter()
-        cands: list[scoring.Candidate] = []
+        out: dict[str, Evidence] = {}
         for h in visible:
-            vec = h.vector
-            if vec is None:
+            if h.vector is None:
                 continue
             recs = sentences.get(h.chunk_id, [])
-            svecs = np.stack([v for _, v in recs]) if recs else np.zeros((0, len(qvec)), np.float32)
-            pos = index.position(h.chunk_id)
-            start = int(h.metadata.get("start", 0))
-            texts = [h.text[r.start - start : r.end - start] for r, _ in recs]
-            cands.append(
-                scoring.Candidate(
-                    chunk_id=h.chunk_id,
-                    bm25=float(bm_all[pos]) if pos is not None and bm_all.size else 0.0,
-                    dense=float(vec @ qvec),
-                    sentence_cos=svecs @ qvec if len(recs) else np.zeros(0, np.float32),
-                    sentence_texts=texts,
-                    title=str(h.metadata.get("title", "")),
-                    ordinal=int(h.metadata.get("ordinal", 0) or 0),
-                    sentence_tokens=[(r.tokens or "").split() for r, _ in recs]
-                    if all(r.tokens is not None for r, _ in recs)
-                    else None,
-                    payload=(h, [r for r, _ in recs], vec, svecs),
-                )
+            svecs = (
+                np.stack([v for _, v in recs]) if recs else np.zeros((0, len(h.vector)), np.float32)
             )
-        terms = question_terms(query)
+            out[h.chunk_id] = Evidence(h, [r for r, _ in recs], h.vector, svecs)
+        return out
+
+    def _score(
+        self,
+        text: str,
+        qvec: np.ndarray,
+        evidence: dict[str, Evidence],
+        index: Bm25Index,
+        bm_all: np.ndarray,
+        as_of: dt.date,
+        present: bool,
+    ) -> tuple[list[tuple[scoring.Candidate, float]], list[Passage]]:
+        """Fused score (`rag.scoring.fuse`), then the recency prior: the scored candidates;
+        then near duplicates collapsed: the passages, best first."""
+        cands = [_candidate(ev, qvec, index, bm_all) for ev in evidence.values()]
         ranked = (
-            scoring.fuse(cands, terms=terms, idf=index.idf, method=self.settings.fusion)
+            scoring.fuse(
+                cands, terms=question_terms(text), idf=index.idf, method=self.settings.fusion
+            )
             if cands
             else []
         )
         weight = self.settings.recency_weight_present if present else self.settings.recency_weight
         ranked = temporal.apply_recency(
-            ranked, _published, as_of, weight, self.settings.recency_half_life_days
+            ranked,
+            lambda c: published_date(evidence[c.chunk_id].hit),
+            as_of,
+            weight,
+            self.settings.recency_half_life_days,
         )
         passages = [
-            Passage(c.payload[0], float(s), c, c.payload[1], c.payload[2], c.payload[3])
+            Passage(ev.hit, float(s), c, ev.sentences, ev.vector, ev.sentence_vectors)
             for c, s in ranked
+            for ev in (evidence[c.chunk_id],)
         ]
-        passages = collapse_near_duplicates(passages, self.settings.dedupe_threshold)
-        timings["score_ms"] = _ms(t)
-        if self.reranker is not None and passages:
-            t = time.perf_counter()
-            passages = rerank(self.reranker, query, passages, self.settings.rerank_depth)
-            timings["rerank_ms"] = _ms(t)
-        passages = passages[:k]
-        return Retrieval(
-            query,
-            passages,
-            terms,
-            index.idf,
-            timings,
-            dense_ids=[h.chunk_id for h in dense_hits],
-            bm25_ids=list(bm_ids),
-            as_of=as_of,
-        )
+        return ranked, collapse_near_duplicates(passages, self.settings.dedupe_threshold)
 
 
-def _published(candidate: scoring.Candidate) -> dt.date | None:
-    return published_date(candidate.payload[0])
+def _drop_no_op_as_of(filters: Filters, index: Bm25Index) -> Filters:
+    """ "As of today" over a store with nothing newer admits everything: drop the clause so
+    both sides skip it."""
+    if (
+        filters.as_of
+        and filters.as_of >= dt.date.today()
+        and index.latest_published <= published_number(filters.as_of)
+    ):
+        return filters.model_copy(update={"as_of": None})
+    return filters
+
+
+def _lexical(index: Bm25Index, text: str, n: int, filters: Filters) -> tuple[list[str], np.ndarray]:
+    """The BM25 top-n chunk ids under the filters, and the scores of every indexed chunk."""
+    ids, _, scores = index.top(tokenize(text), n, index.allowed(filters))
+    return list(ids), scores
+
+
+def _candidate(
+    ev: Evidence, qvec: np.ndarray, index: Bm25Index, bm_all: np.ndarray
+) -> scoring.Candidate:
+    """The scorer's view of a chunk: every signal it combines."""
+    h, recs = ev.hit, ev.sentences
+    pos = index.position(h.chunk_id)
+    start = int(h.metadata.get("start", 0))
+    return scoring.Candidate(
+        chunk_id=h.chunk_id,
+        bm25=float(bm_all[pos]) if pos is not None and bm_all.size else 0.0,
+        dense=float(ev.vector @ qvec),
+        sentence_cos=ev.sentence_vectors @ qvec if recs else np.zeros(0, np.float32),
+        sentence_texts=[h.text[r.start - start : r.end - start] for r in recs],
+        title=str(h.metadata.get("title", "")),
+        ordinal=int(h.metadata.get("ordinal", 0) or 0),
+        sentence_tokens=[(r.tokens or "").split() for r in recs]
+        if all(r.tokens is not None for r in recs)
+        else None,
+    )
+
+
+class _Clock:
+    """Runs steps and keeps each one's milliseconds under its name."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    def run(self, name: str, step: Callable[..., T], *args: Any) -> T:
+        t = time.perf_counter()
+        try:
+            return step(*args)
+        finally:
+            self.timings[name] = _ms(t)
 
 
 def published_date(hit: ChunkHit) -> dt.date | None:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 import urllib.request
 
 import pytest
+
+
+def free_port() -> int:
+    """A local port that was free a moment ago (bound, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def require(condition: bool, what: str) -> None:

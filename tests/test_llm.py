@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from newsdata import write_corpus
-from support import require, stop_process, wait_for_http
+from support import free_port, require, stop_process, wait_for_http
 
 from rag.models import Answer
 from rag.settings import Settings
@@ -101,12 +100,6 @@ def assert_checked(answer: Answer) -> None:
         assert 0.0 <= c.support <= 1.0
         assert c.quote and c.quote in c.passage
         assert c.quote_end - c.quote_start == len(c.quote)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --------------------------------------------------------------------------------------------

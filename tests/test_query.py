@@ -211,6 +211,15 @@ class TestAskCommand:
         out = self.run(news_settings, "x", "--since", "yesterday")
         assert out.returncode == 2 and "YYYY-MM-DD" in out.stderr
 
+    def test_bad_question_or_option_is_a_usage_error(self, news_settings: Settings) -> None:
+        out = self.run(news_settings, "   ")
+        assert out.returncode == 2 and "question: the question is empty" in out.stderr
+        out = self.run(news_settings, "Who won?", "--as-of", "someday")
+        assert out.returncode == 2 and "as_of: " in out.stderr and "YYYY-MM-DD" in out.stderr
+        out = self.run(news_settings, "Who won?", "--top-k", "0")
+        assert out.returncode == 2 and "top_k: " in out.stderr
+        assert "Traceback" not in out.stderr
+
 
 @pytest.fixture(scope="module")
 def pipe(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Pipeline:  # noqa: ANN001

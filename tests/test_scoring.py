@@ -7,6 +7,7 @@ import pytest
 
 from rag import scoring
 from rag.scoring import Candidate, FusionWeights
+from rag.text import bm25_tokenize
 
 
 def cand(
@@ -102,10 +103,7 @@ def test_idf_from_bm25s_matches_doc_frequencies() -> None:
     bm25s = pytest.importorskip("bm25s")
     docs = ["the cat sat", "cats and dogs", "a bird"]
     retr = bm25s.BM25()
-    retr.index(
-        bm25s.tokenize(docs, stopwords="en", stemmer=scoring._stemmer(), show_progress=False),
-        show_progress=False,
-    )
+    retr.index(bm25_tokenize(docs), show_progress=False)
     idf = scoring.idf_from_bm25s(retr.vocab_dict, retr.scores["indptr"], retr.scores["num_docs"])
     expect = scoring.bm25_idf(scoring.doc_frequencies(scoring.tokenize(d) for d in docs), 3)
     assert idf == pytest.approx(expect)

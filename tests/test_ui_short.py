@@ -12,7 +12,7 @@ import pytest
 
 import rag
 import rag.store
-from rag.models import Answer, Citation
+from rag.models import Answer, Citation, Query
 from ui import cli, render
 
 QUOTE = "Damar Hamlin has played safety for the Buffalo Bills since 2021."
@@ -133,8 +133,8 @@ def ask_cli(monkeypatch: pytest.MonkeyPatch, tmp_path, capsys: pytest.CaptureFix
     def run(answer: Answer, *args: str) -> str:
         asked: list[str] = []
 
-        def fake_query(question: str, **_: object) -> Answer:
-            asked.append(question)
+        def fake_query(question: Query | str, **_: object) -> Answer:
+            asked.append(Query.of(question).question)
             return answer
 
         monkeypatch.setattr(rag, "query", fake_query)

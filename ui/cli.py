@@ -178,15 +178,15 @@ def _ingest(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
 
 def _ask(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
     from rag import query
-    from rag.models import Filters
+    from rag.models import Filters, Query
     from rag.store import StoreError, embedded_store_missing
-    from rag.temporal import resolve_as_of
 
-    as_of = resolve_as_of(args.as_of)  # a bad date: ValueError → one line, exit 2
+    filters = Filters(sources=args.source, since=args.since, until=args.until)
+    # bad input (an empty question, a bad date): ValueError → one line, exit 2
+    asked = Query.of(args.question, filters=filters, top_k=args.top_k, as_of=args.as_of)
     if embedded_store_missing(settings):
         raise StoreError(f"no store at {settings.store_dir} yet: run `newsrag ingest` first")
-    filters = Filters(sources=args.source, since=args.since, until=args.until)
-    answer = query(args.question, filters=filters, top_k=args.top_k, settings=settings, as_of=as_of)
+    answer = query(asked, settings=settings)
     if args.json:
         say(answer.model_dump_json(indent=2))
         return EXIT_OK

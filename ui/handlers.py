@@ -17,7 +17,7 @@ import gradio as gr
 from ingest import delete_document, ingest_corpus
 from ingest.summary import IngestSummary
 from rag import ChatSession, get_pipeline
-from rag.models import Answer
+from rag.models import Answer, Query
 from rag.settings import Settings
 from rag.store.lease import LeaseHeldError
 from ui import render
@@ -104,7 +104,7 @@ class Handlers:
         yield show("…"), "", render.SEARCHING_HTML, conv
         try:
             filters = build_filters(sources, since, until)
-            day = parse_as_of(as_of)
+            asked = Query.of(question, filters=filters, top_k=int(top_k), as_of=parse_as_of(as_of))
         except ValueError as exc:
             yield show(render.error_markdown(str(exc))), "", render.sources_html(None), conv
             return
@@ -115,7 +115,7 @@ class Handlers:
             # a generator: closing it stops an LLM's generation when the user leaves
             stream = cast(
                 Generator[str | Answer, None, None],
-                conv.session.stream(question, filters=filters, top_k=int(top_k), as_of=day),
+                conv.session.stream(asked),
             )
             with closing(stream) as it:
                 for item in it:

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.text import bm25_tokenize
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 CACHE = Path(os.environ.get("NEWSRAG_EXP_CACHE", "/work/data/newsrag-exp"))
@@ -92,16 +94,7 @@ def chunks(arts: list, size: int, overlap: int, name: str) -> list[Unit]:
 
 
 def _tok(texts: list[str]) -> list[list[str]]:
-    import bm25s
-    import Stemmer
-
-    return bm25s.tokenize(
-        texts,
-        stopwords="en",
-        stemmer=Stemmer.Stemmer("english"),
-        return_ids=False,
-        show_progress=False,
-    )
+    return bm25_tokenize(texts)  # the production BM25 analysis, not a copy of it
 
 
 class Units:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.text import bm25_tokenize
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,16 +104,7 @@ def snapshot(store_dir: Path, collection: str, name: str) -> Snapshot:
 
 
 def _tok(texts: list[str]) -> list[list[str]]:
-    import bm25s
-    import Stemmer
-
-    return bm25s.tokenize(
-        texts,
-        stopwords="en",
-        stemmer=Stemmer.Stemmer("english"),
-        return_ids=False,
-        show_progress=False,
-    )
+    return bm25_tokenize(texts)  # the production BM25 analysis, not a copy of it
 
 
 class Lexical:

@@ -23,15 +23,12 @@ from rag.scoring.fusion import (
     lex_scores,
     local_idf,
     minmax,
-    sentence_overlap,
     zscore,
 )
 from rag.text import (
     BM25_STOPWORDS,
     QUESTION_WORDS,
     TOKEN_PATTERN,
-    _stem_all,
-    _stemmer,
     bigrams,
     bm25_idf,
     doc_frequencies,
@@ -52,8 +49,6 @@ __all__ = [
     "Candidate",
     "FusionWeights",
     "Method",
-    "_stem_all",
-    "_stemmer",
     "bigrams",
     "bm25_idf",
     "candidate_features",
@@ -65,7 +60,6 @@ __all__ = [
     "local_idf",
     "minmax",
     "question_terms",
-    "sentence_overlap",
     "tokenize",
     "zscore",
 ]

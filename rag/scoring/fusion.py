@@ -174,11 +174,6 @@ def lex_scores(candidates: Sequence[Candidate], terms: Sequence[str]) -> list[np
     return out
 
 
-def sentence_overlap(candidates: Sequence[Candidate], terms: Sequence[str]) -> list[np.ndarray]:
-    """Alias of `lex_scores` (the earlier name)."""
-    return lex_scores(candidates, terms)
-
-
 def candidate_features(
     candidates: Sequence[Candidate],
     terms: Sequence[str] = (),
