@@ -41,9 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     sub = p.add_subparsers(dest="command", required=True)
 
-    ing = sub.add_parser("ingest", help="make the store match a corpus folder")
+    ing = sub.add_parser("ingest", help="make the store match the corpus folder, or part of it")
     ing.add_argument(
-        "path", nargs="?", type=Path, help="corpus folder (default NEWSRAG_CORPUS_DIR)"
+        "path",
+        nargs="?",
+        type=Path,
+        help="a folder or file inside the corpus folder (default: all of NEWSRAG_CORPUS_DIR); "
+        "only articles from files under it are added, updated or removed",
+    )
+    ing.add_argument(
+        "--replace",
+        action="store_true",
+        help="make the store mirror PATH: remove every article not found under it (also "
+        "allows a PATH outside the corpus folder)",
     )
     ing.add_argument(
         "--dry-run", action="store_true", help="report what would change, change nothing"
@@ -162,7 +172,12 @@ def _ingest(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
     if args.wait is not None and args.wait < 0:
         raise ValueError("--wait takes a number of seconds >= 0")
     summary = ingest_corpus(
-        settings, args.path, dry_run=args.dry_run, rebuild=args.rebuild, wait=args.wait
+        settings,
+        args.path,
+        dry_run=args.dry_run,
+        rebuild=args.rebuild,
+        wait=args.wait,
+        replace=args.replace,
     )
     if args.json:
         say(summary.model_dump_json())
