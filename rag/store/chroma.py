@@ -60,6 +60,19 @@ def make_client(settings: Settings) -> Any:
     return client
 
 
+def _give_back_memory() -> None:
+    """Return the freed pages of a dropped client to the OS (glibc only). Without it the
+    allocator keeps them: RSS grew by about 1 MB per reopen (200 reopens: 143 -> 457 MB; with
+    it 122 -> 242 MB, nearly flat after the first 50), which a chat running for days next to
+    hourly fetches would feel."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 def change_marker(settings: Settings) -> Path | None:
     """The embedded store's change marker (None on a server, which needs none): a file whose
     content every write renews. A process whose client was opened before the marker's current
@@ -311,6 +324,7 @@ class ChromaCollections:
             self.chunks.handle, self.sentences.handle = chunks, sentences
             self.manifest.handle = manifest
             self._seen = client._newsrag_marker
+        _give_back_memory()
 
     def _reopen(self) -> None:
         log.info("store collections were recreated elsewhere; reopening them")
