@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ingest.chunking import ChunkedArticle, Chunker
 from ingest.loaders import LoadError, discover, load_file, relative_name
+from ingest.scope import Scope, resolve_scope
 from ingest.summary import Failure, IngestSummary
 from rag.embedding import Embedder, load_embedder, resolve_model
 from rag.models import Article
@@ -85,18 +86,21 @@ class Ingestor:
         return name + ("+int8" if self.settings.embed_quantize else "")
 
     # ----- planning --------------------------------------------------------------------------
-    def plan(self, root: Path) -> Plan:
+    def plan(self, scope: Scope) -> Plan:
+        """What a run over `scope.root` changes: adds and updates from its files, removals
+        only of stored articles that `scope` owns (see ingest/scope.py)."""
         plan = Plan()
+        root, base = scope.root, scope.base
         files, skipped = discover(root)
-        plan.skipped = [relative_name(p, root) for p in skipped]
+        plan.skipped = [relative_name(p, base) for p in skipped]
         for p in skipped:
-            log.info("skipped %s: not a file type newsrag reads", relative_name(p, root))
+            log.info("skipped %s: not a file type newsrag reads", relative_name(p, base))
         articles: dict[str, Article] = {}
         failed_paths: set[str] = set()
         for path in files:
-            rel = relative_name(path, root)
+            rel = relative_name(path, base)
             try:
-                result = load_file(path, root, max_bytes=self.settings.max_file_bytes)
+                result = load_file(path, base, max_bytes=self.settings.max_file_bytes)
             except LoadError as exc:
                 plan.failures.append(Failure(path=exc.path or rel, reason=exc.reason))
                 failed_paths.add(rel)
@@ -125,11 +129,9 @@ class Ingestor:
                 plan.to_update.append(art)
             else:
                 plan.unchanged += 1
-        if not root.is_dir():
-            return plan  # ingesting one file adds or updates it; it says nothing of others
         for doc_id, info in known.items():
             # A file that failed to load this time keeps its articles: lose nothing.
-            if doc_id not in articles and info.path not in failed_paths:
+            if doc_id not in articles and info.path not in failed_paths and scope.owns(info.path):
                 plan.to_remove.append(doc_id)
         return plan
 
@@ -143,17 +145,21 @@ class Ingestor:
         progress: Progress | None = None,
         wait: float | None = None,
         command: str | None = None,
+        replace: bool = False,
     ) -> IngestSummary:
-        """Make the store match the corpus. A real run holds the store's ingest lease (waiting
-        up to `wait` seconds, default `settings.lease_wait`, for another writer to finish) and
-        raises `LeaseHeldError` if it cannot get it; a dry run writes nothing and takes none."""
+        """Make the store match the corpus, or the part of it under `path` (see
+        ingest/scope.py: a path outside the corpus folder raises `OutsideCorpusError` unless
+        `replace`). A real run holds the store's ingest lease (waiting up to `wait` seconds,
+        default `settings.lease_wait`, for another writer to finish) and raises
+        `LeaseHeldError` if it cannot get it; a dry run writes nothing and takes none."""
         root = Path(path or self.settings.corpus_dir)
         if not root.exists():
             raise StoreError(f"corpus path {root} does not exist")
+        scope = resolve_scope(self.settings, Path(path) if path else None, replace=replace)
         if dry_run:
-            return self._run(root, None, dry_run=True, rebuild=rebuild, progress=progress)
+            return self._run(scope, None, dry_run=True, rebuild=rebuild, progress=progress)
         with self.lease(wait, command) as lease:
-            return self._run(root, lease, dry_run=False, rebuild=rebuild, progress=progress)
+            return self._run(scope, lease, dry_run=False, rebuild=rebuild, progress=progress)
 
     @contextlib.contextmanager
     def lease(self, wait: float | None = None, command: str | None = None) -> Iterator[Lease]:
@@ -167,7 +173,7 @@ class Ingestor:
 
     def _run(
         self,
-        root: Path,
+        scope: Scope,
         lease: Lease | None,
         *,
         dry_run: bool,
@@ -183,7 +189,7 @@ class Ingestor:
             self._check_config()
             if not dry_run:
                 self.store.repair()
-            plan = self.plan(root)
+            plan = self.plan(scope)
             summary = IngestSummary(
                 added=len(plan.to_add),
                 updated=len(plan.to_update),
@@ -318,12 +324,13 @@ def ingest_corpus(
     progress: Progress | None = None,
     wait: float | None = None,
     command: str | None = None,
+    replace: bool = False,
     store: Store | None = None,
     embedder: Embedder | None = None,
     bm25: Bm25Manager | None = None,
 ) -> IngestSummary:
-    """Make the store match the corpus at `path` (default: settings.corpus_dir), holding the
-    store's ingest lease (see `Ingestor.run`)."""
+    """Make the store match the corpus (or the part of it at `path`), holding the store's
+    ingest lease (see `Ingestor.run`)."""
     settings = settings or Settings()
     return Ingestor(settings, store=store, embedder=embedder, bm25=bm25).run(
         Path(path) if path else None,
@@ -332,6 +339,7 @@ def ingest_corpus(
         progress=progress,
         wait=wait,
         command=command,
+        replace=replace,
     )
 
 

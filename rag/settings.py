@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBED_MODEL = "bundled:all-MiniLM-L6-v2"
@@ -25,7 +25,9 @@ _COLLECTION_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{1,493}[A-Za-z0-9])"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEWSRAG_", env_file=None, extra="ignore")
 
-    # Where articles and the store live.
+    # Where articles and the store live. Relative paths are taken relative to `home`, not to
+    # the working directory, so every command finds the same store wherever it is run from.
+    home: Path | None = None  # default: see `default_home`
     corpus_dir: Path = Path("corpus")
     store_dir: Path = Path(".newsrag")
     collection: str = "articles"
@@ -107,6 +109,18 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     concurrency: int = Field(default=4, ge=1)
 
+    @model_validator(mode="after")
+    def _anchor_paths(self) -> Settings:
+        """Resolve relative corpus and store folders against `home` (absolute ones stay)."""
+        home = (self.home or default_home()).expanduser().absolute()
+        self.home = home
+        if not self.corpus_dir.expanduser().is_absolute():
+            self.corpus_dir = home / self.corpus_dir
+        if not self.store_dir.expanduser().is_absolute():
+            self.store_dir = home / self.store_dir
+        self.corpus_dir, self.store_dir = self.corpus_dir.expanduser(), self.store_dir.expanduser()
+        return self
+
     @field_validator("collection")
     @classmethod
     def _valid_collection(cls, name: str) -> str:
@@ -118,6 +132,17 @@ class Settings(BaseSettings):
                 "or '-', starting and ending with a letter or digit"
             )
         return name
+
+
+def default_home() -> Path:
+    """Where relative corpus and store folders live when NEWSRAG_HOME is unset: the project
+    folder of a source checkout (the one holding pyproject.toml next to the `rag` package: what
+    `make run` uses), else the user's data folder (~/.local/share/newsrag) for an installed
+    wheel. Never the working directory: `newsrag ask` from another folder must find the store."""
+    root = Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file() and (root / "rag" / "settings.py").is_file():
+        return root
+    return Path.home() / ".local" / "share" / "newsrag"
 
 
 def _is_ipv4(name: str) -> bool:

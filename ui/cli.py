@@ -36,14 +36,44 @@ def _date(value: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
 
 
+def _top_k(value: str) -> int:
+    try:
+        k = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if not 1 <= k <= 50:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 50 passages, not {k}")
+    return k
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("newsrag")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="newsrag", description=__doc__.splitlines()[0])
     p.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    p.add_argument("--version", action="version", version=f"newsrag {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    ing = sub.add_parser("ingest", help="make the store match a corpus folder")
+    ing = sub.add_parser("ingest", help="make the store match the corpus folder, or part of it")
     ing.add_argument(
-        "path", nargs="?", type=Path, help="corpus folder (default NEWSRAG_CORPUS_DIR)"
+        "path",
+        nargs="?",
+        type=Path,
+        help="a folder or file inside the corpus folder (default: all of NEWSRAG_CORPUS_DIR); "
+        "only articles from files under it are added, updated or removed",
+    )
+    ing.add_argument(
+        "--replace",
+        action="store_true",
+        help="make the store mirror PATH: remove every article not found under it (also "
+        "allows a PATH outside the corpus folder)",
     )
     ing.add_argument(
         "--dry-run", action="store_true", help="report what would change, change nothing"
@@ -69,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DATE",
         help="answer as of YYYY-MM-DD: nothing published later is visible (default today)",
     )
-    ask.add_argument("-k", "--top-k", type=int, help="number of passages to use")
+    ask.add_argument(
+        "-k", "--top-k", type=_top_k, metavar="N", help="number of passages to use (1-50)"
+    )
 
     serve = sub.add_parser("serve", help="serve the web chat")
     serve.add_argument("--host")
@@ -109,7 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    since, until = getattr(args, "since", None), getattr(args, "until", None)
+    if since and until and since > until:  # argparse's usage error: message and exit code 2
+        parser.error(f"--since {since} is after --until {until}: no date is in that window")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -162,7 +198,12 @@ def _ingest(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
     if args.wait is not None and args.wait < 0:
         raise ValueError("--wait takes a number of seconds >= 0")
     summary = ingest_corpus(
-        settings, args.path, dry_run=args.dry_run, rebuild=args.rebuild, wait=args.wait
+        settings,
+        args.path,
+        dry_run=args.dry_run,
+        rebuild=args.rebuild,
+        wait=args.wait,
+        replace=args.replace,
     )
     if args.json:
         say(summary.model_dump_json())

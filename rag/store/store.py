@@ -289,6 +289,7 @@ class Store(ChromaCollections):
                     self.client.delete_collection(coll)
                 except Exception:  # noqa: BLE001 - absent collection
                     pass
+            self.renew_marker()
         self.__init__(self.settings, self.client)  # type: ignore[misc]
 
     def _delete_records(self, doc_id: str, *, keep_sha: str | None) -> None:
