@@ -30,7 +30,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     fsub = feeds.add_subparsers(dest="feeds_command", required=True)
     add = fsub.add_parser("add", help="add an RSS or Atom feed")
     add.add_argument("url")
-    add.add_argument("--name", default="", help="a name shown as the articles' source")
+    add.add_argument("--name", default="", help="the articles' source (else the site's name)")
+    add.add_argument(
+        "--no-check", action="store_true", help="list it without fetching it once first"
+    )
+    add.add_argument(
+        "--allow-private-hosts",
+        action="store_true",
+        default=None,
+        help="allow a loopback/private address for the check (as `fetch` does)",
+    )
     lst = fsub.add_parser("list", help="list the feeds and when they were last fetched")
     lst.add_argument("--json", action="store_true", help="print the list as JSON")
     rm = fsub.add_parser("remove", help="remove a feed (its articles stay until fetch --prune)")
@@ -59,8 +68,18 @@ def run_feeds(args: argparse.Namespace, settings: Settings, say: Say = _say) -> 
 
     corpus = settings.corpus_dir
     if args.feeds_command == "add":
+        entries = None
+        if not args.no_check:
+            from ingest.feeds import check_feed, policy_for
+            from ingest.feeds.registry import validate_feed_url
+
+            parsed = check_feed(
+                validate_feed_url(args.url), policy_for(settings, args.allow_private_hosts)
+            )
+            entries = len(parsed.entries)
         feed, changed = add_feed(corpus, args.url, args.name)
-        say(("added feed " if changed else "already listed: ") + feed.url)
+        checked = "" if entries is None else f" ({entries} items)"
+        say(("added feed " if changed else "already listed: ") + feed.url + checked)
     elif args.feeds_command == "remove":
         feed = remove_feed(corpus, args.url)
         say(f"removed feed {feed.url}; its articles stay until `newsrag fetch --prune`")

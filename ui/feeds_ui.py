@@ -14,8 +14,16 @@ from typing import Any
 
 import gradio as gr
 
-from ingest.feeds import FetchSummary, RegistryError, add_feed, fetch_feeds, load_feeds
-from ingest.feeds.registry import load_state
+from ingest.feeds import (
+    FetchSummary,
+    RegistryError,
+    add_feed,
+    check_feed,
+    fetch_feeds,
+    load_feeds,
+    policy_for,
+)
+from ingest.feeds.registry import load_state, validate_feed_url
 from ingest.summary import IngestSummary
 from rag.settings import Settings
 from rag.store.lease import LeaseHeldError
@@ -55,9 +63,11 @@ class FeedHandlers:
 
     def add(self, url: str, name: str) -> tuple[Any, ...]:
         try:
-            feed, changed = add_feed(self.settings.corpus_dir, url or "", name or "")
+            url = validate_feed_url(url or "")
+            check_feed(url, policy_for(self.settings))  # a 404 or a web page: said now
+            feed, changed = add_feed(self.settings.corpus_dir, url, name or "")
         except RegistryError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise gr.Error(_with_private_hint(str(exc))) from exc
         verb = "Added" if changed else "Already listed:"
         status = f"{verb} feed `{_code(feed.url)}`. Press **Refresh feeds** to fetch it."
         return status, self.feeds_markdown(), "", ""
@@ -88,7 +98,21 @@ def fetch_summary_markdown(summary: FetchSummary) -> str:
         text += "\n\n**Fetch failures:**\n" + "\n".join(
             f"- `{_code(f.url)}`: {render.md_escape(f.reason)}" for f in summary.fetch_failures
         )
+        text = _with_private_hint(text)
     return text
+
+
+# The fetcher's refusal of a loopback/private host names a command-line flag; the page cannot
+# pass one, so it says how the server itself is started to allow them.
+PRIVATE_HINT = (
+    "This server does not fetch from loopback or private addresses. To allow them (local "
+    "tests, an intranet), restart it with `newsrag serve --allow-private-hosts` "
+    "(or `NEWSRAG_ALLOW_PRIVATE_HOSTS=true`)."
+)
+
+
+def _with_private_hint(text: str) -> str:
+    return f"{text}\n\n{PRIVATE_HINT}" if "--allow-private-hosts" in text else text
 
 
 def build_feeds_section(
