@@ -40,6 +40,11 @@ a.src-title { color: var(--link-text-color); text-decoration: underline; }
 .src-passage { white-space: pre-wrap; }
 .src-passage mark { background: #fde68a; color: #111827; padding: 0 1px; border-radius: 2px; }
 .src-n { color: var(--body-text-color-subdued); margin-left: 1px; }
+.src-rel { white-space: nowrap; }
+.src-bar { display: inline-block; width: 3rem; height: 0.45rem; margin-right: 0.3rem;
+  border-radius: 3px; background: var(--border-color-primary); vertical-align: middle; }
+.src-bar > span { display: block; height: 100%; border-radius: 3px;
+  background: var(--color-accent); }
 """
 
 APP_CSS = """
