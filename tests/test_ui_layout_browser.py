@@ -198,3 +198,15 @@ def test_corpus_table_header_and_no_untranslated_status(app: str, browser, tmp_p
     page.wait_for_timeout(1500)  # the announcer writes after the event completes
     page.screenshot(path=str(shots / "after-reingest.png"), full_page=True)
     assert page.evaluate("window.__keys") == []
+
+
+def test_a_refused_request_prints_no_traceback_on_the_server(
+    app: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from gradio_client import Client
+
+    with pytest.raises(Exception, match="The question is empty"):
+        Client(app, verbose=False).predict("  ", api_name="/ask")
+    time.sleep(0.5)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err[-2000:]

@@ -28,6 +28,7 @@ from ingest.summary import IngestSummary
 from rag.settings import Settings
 from rag.store.lease import LeaseHeldError
 from ui import render
+from ui.errors import user_error
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class FeedHandlers:
             check_feed(url, policy_for(self.settings))  # a 404 or a web page: said now
             feed, changed = add_feed(self.settings.corpus_dir, url, name or "")
         except RegistryError as exc:
-            raise gr.Error(_with_private_hint(str(exc))) from exc
+            raise user_error(_with_private_hint(str(exc))) from exc
         verb = "Added" if changed else "Already listed:"
         status = f"{verb} feed `{_code(feed.url)}`. Press **Refresh feeds** to fetch it."
         return status, self.feeds_markdown(), "", ""
@@ -80,10 +81,10 @@ class FeedHandlers:
         try:
             summary = fetch_feeds(self.settings, progress=report)
         except (RegistryError, LeaseHeldError) as exc:  # another writer: the CLI's exit-4 line
-            raise gr.Error(str(exc)) from exc
+            raise user_error(str(exc)) from exc
         except Exception as exc:
             log.exception("feed refresh failed")
-            raise gr.Error(f"Refresh failed: {exc or type(exc).__name__}") from exc
+            raise user_error(f"Refresh failed: {exc or type(exc).__name__}") from exc
         return (fetch_summary_markdown(summary), self.feeds_markdown(), *self.corpus_view())
 
 
