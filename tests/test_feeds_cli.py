@@ -81,3 +81,16 @@ def test_feeds_commands_and_fetch(env: Path, tmp_path: Path, capsys) -> None:
 def test_serve_refresh_interval_is_checked(env: Path, capsys) -> None:
     code, _, err = run(capsys, "serve", "--refresh", "soon")
     assert code == 2 and "not an interval" in err
+
+
+def test_fetch_says_what_it_is_doing_while_it_embeds(env: Path, tmp_path: Path, capsys) -> None:
+    with serve(tmp_path / "site") as site:
+        publish(site)
+        feed = site.url("news.xml")
+        assert run(capsys, "feeds", "add", feed, "--allow-private-hosts")[0] == 0
+        code, out, err = run(capsys, "fetch", "--allow-private-hosts")
+    assert code == 0 and out.startswith("added 3,"), out
+    lines = err.splitlines()
+    assert "fetching feeds 1/1" in lines and "fetching articles 3/3" in lines, err
+    assert "embedding 3/3 articles" in lines, err  # stderr is not a terminal here
+    assert lines.index("fetching articles 3/3") < lines.index("embedding 3/3 articles")

@@ -11,7 +11,9 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
+from typing import TextIO
 
 from rag.settings import Settings
 
@@ -118,6 +120,7 @@ def run_fetch(args: argparse.Namespace, settings: Settings, say: Say = _say) -> 
         urls=args.url,
         prune=args.prune,
         allow_private_hosts=args.allow_private_hosts,
+        progress=None if args.json else ProgressLines(sys.stderr),
     )
     if args.json:
         say(summary.model_dump_json())
@@ -130,6 +133,35 @@ def run_fetch(args: argparse.Namespace, settings: Settings, say: Say = _say) -> 
         for s in summary.skipped:
             say(f"  skipped {s}: not a file type newsrag reads")
     return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+class ProgressLines:
+    """A fetch's progress as plain lines on stderr: each phase when it starts and ends, and
+    every few seconds in between.
+
+    Embedding two dozen new articles takes a minute on a CPU, with the model to load first; a
+    command that says nothing for that long looks hung. Lines, not a redrawn bar, so a log of
+    a cron job reads too; on a terminal the embedder's own bar already shows, so its phase is
+    not repeated here.
+    """
+
+    def __init__(self, out: TextIO, every: float = 2.0) -> None:
+        self.out, self.every = out, every
+        self.phase, self.last = "", 0.0
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        now = time.monotonic()
+        if what == "ingesting":
+            line = "ingesting what changed (loading the model, then embedding new articles)"
+        elif what == "embedding" and self.out.isatty():
+            return
+        elif what == self.phase and done < total and now - self.last < self.every:
+            return
+        else:
+            line = f"{what} {done}/{total}" + (" articles" if what == "embedding" else "")
+        self.phase, self.last = what, now
+        self.out.write(line + "\n")
+        self.out.flush()
 
 
 def start_refresh(settings: Settings, every: str) -> object:
