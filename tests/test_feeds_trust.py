@@ -143,3 +143,20 @@ def test_pages_older_than_the_recheck_window_are_left_alone(fs, site, ingestor) 
     summary = fetch_feeds(fs, ingestor=ingestor)
     assert site.log == [("/news.xml", 304)] and summary.updated == 0
     assert "18,000 books" in article(fs, site, LIBRARY.slug).text
+
+
+# ---- the web page says how to allow loopback feeds -----------------------------------------
+
+
+def test_refresh_summary_says_how_to_allow_private_hosts() -> None:
+    from ingest.feeds import FetchFailure, FetchSummary
+    from ui.feeds_ui import fetch_summary_markdown
+
+    reason = "host 127.0.0.1 is a private or local address (127.0.0.1); refused without --allow-private-hosts"
+    refused = FetchSummary(
+        fetch_failures=[FetchFailure(url="http://127.0.0.1:9/f.xml", reason=reason)]
+    )
+    text = fetch_summary_markdown(refused)
+    assert "`newsrag serve --allow-private-hosts`" in text and "NEWSRAG_ALLOW_PRIVATE_HOSTS" in text
+    down = FetchSummary(fetch_failures=[FetchFailure(url="https://e.org/f.xml", reason="HTTP 503")])
+    assert "allow-private-hosts" not in fetch_summary_markdown(down)
