@@ -2,7 +2,10 @@
 
 "What did he say next?" retrieves nothing useful on its own. When a question looks like a
 follow-up (a pronoun or demonstrative standing for something earlier, a leading "and"/"what
-about", or very few content words), the key terms of the previous turns are carried over.
+about", or very few content words), the key terms of the previous turn are carried over: only
+the last one, since a follow-up points at what was just said, and words of older turns pull the
+search towards topics the user has left ("Where did Peter learn" must not bring back the chess
+final two questions ago).
 """
 
 from __future__ import annotations
@@ -43,23 +46,19 @@ def is_follow_up(question: str) -> bool:
 
 
 def condense(question: str, history: list[tuple[str, str]] | None) -> str:
-    """The query to search for: the question itself, or it plus the earlier turns' key terms.
+    """The query to search for: the question itself, or it plus the last turn's key terms.
 
-    Terms come from the previous questions first (what the user was asking about), then from
-    the previous answer (names it introduced, which a pronoun likely points at).
+    Terms come from the previous question first (what the user was asking about), then from
+    the previous answer (names it introduced, which a pronoun likely points at). Turns before
+    the last are not read.
     """
     if not history or not is_follow_up(question):
         return question
     have = {w.lower() for w in content_words(question)}
     carried: list[str] = []
     last_q, last_a = history[-1]
-    earlier_qs = [q for q, _ in history[:-1]][-2:]
     answer_names = [w for w in content_words(re.sub(r"\[\d+\]", " ", last_a)) if w[0].isupper()]
-    for w in [
-        *content_words(last_q),
-        *answer_names[:4],
-        *(w for q in reversed(earlier_qs) for w in content_words(q)),
-    ]:
+    for w in [*content_words(last_q), *answer_names[:4]]:
         if w.lower() not in have:
             have.add(w.lower())
             carried.append(w)

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     fetch_per_host: int = Field(default=2, ge=1)
     fetch_delay: float = Field(default=0.5, ge=0)  # seconds between request starts to a host
     fetch_workers: int = Field(default=8, ge=1)
+    # Pages first fetched less than this many hours ago get a conditional GET on every fetch,
+    # even when their feed answers 304, so corrections land; 0 turns it off.
+    feed_recheck_hours: float = Field(default=48.0, ge=0)
     allow_private_hosts: bool = False  # fetch from loopback/private addresses (tests, intranets)
 
     # Retrieval and answering.

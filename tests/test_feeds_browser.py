@@ -2,7 +2,8 @@
 articles land, then ask about one and get the fetched page cited with its URL and date.
 
 The app runs as `python -m ui` in a subprocess (as users start it); the feed site runs in this
-process. NEWSRAG_ALLOW_PRIVATE_HOSTS lets the app fetch from 127.0.0.1.
+process. `--allow-private-hosts` (the first app) and NEWSRAG_ALLOW_PRIVATE_HOSTS (the refresh
+test) let the app fetch from 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "NEWSRAG_STORE_DIR": str(root / "store"),
         "NEWSRAG_HOST": "127.0.0.1",
         "NEWSRAG_PORT": str(port),
-        "NEWSRAG_ALLOW_PRIVATE_HOSTS": "true",
         "NEWSRAG_FETCH_DELAY": "0",
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
@@ -55,10 +55,15 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "ANONYMIZED_TELEMETRY": "False",
     }
     env.pop("NEWSRAG_AUTH", None)
+    env.pop("NEWSRAG_ALLOW_PRIVATE_HOSTS", None)
     log = root / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ui"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "ui", "--allow-private-hosts"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     srv = Server(f"http://127.0.0.1:{port}/", corpus, log)
     try:

@@ -36,7 +36,7 @@ def test_feeds_commands_and_fetch(env: Path, tmp_path: Path, capsys) -> None:
         publish(site)
         feed = site.url("news.xml")
         assert run(capsys, "feeds", "list")[0] == 0
-        code, out, _ = run(capsys, "feeds", "add", feed, "--name", "Harbour Gazette")
+        code, out, _ = run(capsys, "feeds", "add", feed, "--name", "Harbour Gazette", "--no-check")
         assert code == 0 and out.strip() == f"added feed {feed}"
         code, _, err = run(capsys, "feeds", "add", "file:///etc/passwd")
         assert code == 2 and "not an http(s) feed URL" in err
@@ -58,7 +58,7 @@ def test_feeds_commands_and_fetch(env: Path, tmp_path: Path, capsys) -> None:
         assert code == 0
         assert out.startswith(
             "added 0, updated 0, removed 0, unchanged 3, failed 0; fetched 0, "
-            "not modified 1, fetch failures 0"
+            "not modified 4, fetch failures 0"  # the feed and its 3 recent pages
         )
 
         code, out, _ = run(capsys, "feeds", "list", "--json")
@@ -81,3 +81,16 @@ def test_feeds_commands_and_fetch(env: Path, tmp_path: Path, capsys) -> None:
 def test_serve_refresh_interval_is_checked(env: Path, capsys) -> None:
     code, _, err = run(capsys, "serve", "--refresh", "soon")
     assert code == 2 and "not an interval" in err
+
+
+def test_fetch_says_what_it_is_doing_while_it_embeds(env: Path, tmp_path: Path, capsys) -> None:
+    with serve(tmp_path / "site") as site:
+        publish(site)
+        feed = site.url("news.xml")
+        assert run(capsys, "feeds", "add", feed, "--allow-private-hosts")[0] == 0
+        code, out, err = run(capsys, "fetch", "--allow-private-hosts")
+    assert code == 0 and out.startswith("added 3,"), out
+    lines = err.splitlines()
+    assert "fetching feeds 1/1" in lines and "fetching articles 3/3" in lines, err
+    assert "embedding 3/3 articles" in lines, err  # stderr is not a terminal here
+    assert lines.index("fetching articles 3/3") < lines.index("embedding 3/3 articles")

@@ -25,9 +25,16 @@ def site(tmp_path: Path):
 
 @pytest.fixture
 def fs(settings: Settings) -> Settings:
-    """Settings for fetching from the local test server: no delay, loopback allowed."""
+    """Settings for fetching from the local test server: no delay, loopback allowed, no
+    recheck of recent pages behind a 304 (counted here request by request; it has its own
+    tests in test_feeds_trust.py)."""
     return settings.model_copy(
-        update={"fetch_delay": 0.0, "allow_private_hosts": True, "fetch_timeout": 5.0}
+        update={
+            "fetch_delay": 0.0,
+            "allow_private_hosts": True,
+            "fetch_timeout": 5.0,
+            "feed_recheck_hours": 0.0,
+        }
     )
 
 

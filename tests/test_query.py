@@ -154,6 +154,17 @@ class TestCondense:
         q = condense("And what did the critics say?", history)
         assert "Voltreon" in q and "Dunmore" in q
 
+    def test_follow_up_reads_the_last_turn_only(self) -> None:
+        history = [
+            ("Who won the national chess championship?", "Lena Varga won the final. [1]"),
+            ("Which grandmaster did she beat?", "She beat Piotr Adamek. [1]"),
+            ("What did Voltreon announce in Dunmore?", "A battery plant, said Peter Holm. [1]"),
+        ]
+        q = condense("Where did Peter learn it?", history)
+        assert "Voltreon" in q and "Dunmore" in q
+        for older in ("chess", "championship", "grandmaster", "Lena", "Varga", "Adamek"):
+            assert older not in q, q
+
     def test_no_history_no_change(self) -> None:
         assert condense("What did he say next?", None) == "What did he say next?"
 

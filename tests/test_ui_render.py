@@ -179,10 +179,11 @@ def test_title_without_safe_url_is_not_a_link() -> None:
     assert "<a " not in html and "javascript" not in html
 
 
-def test_card_shows_number_source_date_and_score() -> None:
-    html = render.citation_html(citation())
+def test_card_shows_number_source_date_and_a_readable_relevance() -> None:
+    html = render.citation_html(citation(score=-4.78), rank=2, total=3)
     assert "[1]" in html and "Daily News" in html and "2024-05-02" in html
-    assert "score 0.81" in html
+    assert "relevance 2 of 3" in html and "width:67%" in html
+    assert "score -4" not in html and "4.78" not in html  # raw fused scores mean nothing here
 
 
 # ---- labels -----------------------------------------------------------------------------------

@@ -40,11 +40,22 @@ a.src-title { color: var(--link-text-color); text-decoration: underline; }
 .src-passage { white-space: pre-wrap; }
 .src-passage mark { background: #fde68a; color: #111827; padding: 0 1px; border-radius: 2px; }
 .src-n { color: var(--body-text-color-subdued); margin-left: 1px; }
+.src-rel { white-space: nowrap; }
+.src-bar { display: inline-block; width: 3rem; height: 0.45rem; margin-right: 0.3rem;
+  border-radius: 3px; background: var(--border-color-primary); vertical-align: middle; }
+.src-bar > span { display: block; height: 100%; border-radius: 3px;
+  background: var(--color-accent); }
 """
 
 APP_CSS = """
 #sources-panel { max-height: 640px; overflow-y: auto; }
+#documents th .header { white-space: nowrap !important; word-break: normal !important;
+  overflow-wrap: normal !important; }
 """
+
+# Gradio 6's status announcer says `common.complete` (a key its English messages lack) after
+# every event; it flashed on the page after a refresh. Our words for its keys.
+STATUS_WORDS = {"common.complete": "Done", "common.error": "Error", "common.loading": "Loading"}
 
 
 def build_app(settings: Settings, pipeline: Any | None = None) -> gr.Blocks:
@@ -90,7 +101,8 @@ def build_app(settings: Settings, pipeline: Any | None = None) -> gr.Blocks:
                                 max_lines=4,
                             )
                             ask = gr.Button("Ask", variant="primary", **small, elem_id="ask")
-                            stop = gr.Button("Stop", variant="stop", **small, elem_id="stop")
+                            # Red only while an answer runs (see `busy` below).
+                            stop = gr.Button("Stop", variant="secondary", **small, elem_id="stop")
                             clear = gr.Button("Clear", **small, elem_id="clear")
                         with gr.Accordion("Filters (apply to the next question)", open=False):
                             with gr.Row():
@@ -149,6 +161,7 @@ def build_app(settings: Settings, pipeline: Any | None = None) -> gr.Blocks:
                     headers=render.DOCUMENT_COLUMNS,
                     interactive=False,
                     wrap=True,
+                    column_widths=["34%", "16%", "112px", "84px", "30%"],
                     elem_id="documents",
                 )
                 with gr.Row():
@@ -172,13 +185,23 @@ def build_app(settings: Settings, pipeline: Any | None = None) -> gr.Blocks:
         view = [table, doc_pick, source_filter, chatbot, count]
         chat_inputs = [question, chatbot, session, source_filter, since, until, top_k, as_of]
         chat_outputs = [chatbot, question, sources_panel, session]
-        question.submit(h.respond, chat_inputs, chat_outputs, **private)
-        ask.click(h.respond, chat_inputs, chat_outputs, **private)
-        chatbot.example_select(h.pick_example, None, question, **private).then(
-            h.respond, chat_inputs, chat_outputs, **private
-        )
         # Stop and Clear run beside a streaming answer, never queued behind it.
         now: dict[str, Any] = {**private, "concurrency_limit": None}
+        quiet: dict[str, Any] = {**now, "show_progress": "hidden"}
+
+        def answering(event: Any) -> None:
+            # Stop turns red for the time an answer runs, then back to grey.
+            event.then(h.respond, chat_inputs, chat_outputs, **private).then(
+                _stop_idle, None, stop, **quiet
+            )
+
+        answering(question.submit(_stop_busy, None, stop, **quiet))
+        answering(ask.click(_stop_busy, None, stop, **quiet))
+        answering(
+            chatbot.example_select(h.pick_example, None, question, **private).then(
+                _stop_busy, None, stop, **quiet
+            )
+        )
         stop.click(h.stop, session, None, **now)
         cleared = [chatbot, sources_panel, session, question]
         clear.click(h.clear, session, cleared, **now)
@@ -200,6 +223,14 @@ def build_app(settings: Settings, pipeline: Any | None = None) -> gr.Blocks:
     return demo
 
 
+def _stop_busy() -> Any:
+    return gr.update(variant="stop")
+
+
+def _stop_idle() -> Any:
+    return gr.update(variant="secondary")
+
+
 def launch_kwargs(settings: Settings, share: bool = False) -> dict[str, Any]:
     """Arguments for `Blocks.launch` from the settings (also used by tests on another port)."""
     creds = load_credentials(settings.auth)
@@ -213,6 +244,7 @@ def launch_kwargs(settings: Settings, share: bool = False) -> dict[str, Any]:
         "css": APP_CSS,
         "show_error": False,
         "ssr_mode": False,
+        "i18n": gr.I18n(en=STATUS_WORDS),
     }
 
 

@@ -113,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="create a public Gradio share link (default false)",
     )
     serve.add_argument(
+        "--allow-private-hosts",
+        action="store_true",
+        help="let Refresh feeds (and --refresh) fetch loopback/private addresses",
+    )
+    serve.add_argument(
         "--refresh", metavar="EVERY", help="refresh the feeds in the background, e.g. 15m"
     )
     feeds_cli.add_parsers(sub)
@@ -258,6 +263,8 @@ def _serve(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
         settings.host = args.host
     if args.port:
         settings.port = args.port
+    if args.allow_private_hosts:
+        settings.allow_private_hosts = True
     if args.refresh:
         feeds_cli.start_refresh(settings, args.refresh)
     launch(settings, share=args.share)

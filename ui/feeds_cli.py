@@ -11,7 +11,9 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
+from typing import TextIO
 
 from rag.settings import Settings
 
@@ -30,7 +32,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     fsub = feeds.add_subparsers(dest="feeds_command", required=True)
     add = fsub.add_parser("add", help="add an RSS or Atom feed")
     add.add_argument("url")
-    add.add_argument("--name", default="", help="a name shown as the articles' source")
+    add.add_argument("--name", default="", help="the articles' source (else the site's name)")
+    add.add_argument(
+        "--no-check", action="store_true", help="list it without fetching it once first"
+    )
+    add.add_argument(
+        "--allow-private-hosts",
+        action="store_true",
+        default=None,
+        help="allow a loopback/private address for the check (as `fetch` does)",
+    )
     lst = fsub.add_parser("list", help="list the feeds and when they were last fetched")
     lst.add_argument("--json", action="store_true", help="print the list as JSON")
     rm = fsub.add_parser("remove", help="remove a feed (its articles stay until fetch --prune)")
@@ -59,8 +70,18 @@ def run_feeds(args: argparse.Namespace, settings: Settings, say: Say = _say) -> 
 
     corpus = settings.corpus_dir
     if args.feeds_command == "add":
+        entries = None
+        if not args.no_check:
+            from ingest.feeds import check_feed, policy_for
+            from ingest.feeds.registry import validate_feed_url
+
+            parsed = check_feed(
+                validate_feed_url(args.url), policy_for(settings, args.allow_private_hosts)
+            )
+            entries = len(parsed.entries)
         feed, changed = add_feed(corpus, args.url, args.name)
-        say(("added feed " if changed else "already listed: ") + feed.url)
+        checked = "" if entries is None else f" ({entries} items)"
+        say(("added feed " if changed else "already listed: ") + feed.url + checked)
     elif args.feeds_command == "remove":
         feed = remove_feed(corpus, args.url)
         say(f"removed feed {feed.url}; its articles stay until `newsrag fetch --prune`")
@@ -99,6 +120,7 @@ def run_fetch(args: argparse.Namespace, settings: Settings, say: Say = _say) -> 
         urls=args.url,
         prune=args.prune,
         allow_private_hosts=args.allow_private_hosts,
+        progress=None if args.json else ProgressLines(sys.stderr),
     )
     if args.json:
         say(summary.model_dump_json())
@@ -111,6 +133,35 @@ def run_fetch(args: argparse.Namespace, settings: Settings, say: Say = _say) -> 
         for s in summary.skipped:
             say(f"  skipped {s}: not a file type newsrag reads")
     return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+class ProgressLines:
+    """A fetch's progress as plain lines on stderr: each phase when it starts and ends, and
+    every few seconds in between.
+
+    Embedding two dozen new articles takes a minute on a CPU, with the model to load first; a
+    command that says nothing for that long looks hung. Lines, not a redrawn bar, so a log of
+    a cron job reads too; on a terminal the embedder's own bar already shows, so its phase is
+    not repeated here.
+    """
+
+    def __init__(self, out: TextIO, every: float = 2.0) -> None:
+        self.out, self.every = out, every
+        self.phase, self.last = "", 0.0
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        now = time.monotonic()
+        if what == "ingesting":
+            line = "ingesting what changed (loading the model, then embedding new articles)"
+        elif what == "embedding" and self.out.isatty():
+            return
+        elif what == self.phase and done < total and now - self.last < self.every:
+            return
+        else:
+            line = f"{what} {done}/{total}" + (" articles" if what == "embedding" else "")
+        self.phase, self.last = what, now
+        self.out.write(line + "\n")
+        self.out.flush()
 
 
 def start_refresh(settings: Settings, every: str) -> object:

@@ -14,12 +14,21 @@ from typing import Any
 
 import gradio as gr
 
-from ingest.feeds import FetchSummary, RegistryError, add_feed, fetch_feeds, load_feeds
-from ingest.feeds.registry import load_state
+from ingest.feeds import (
+    FetchSummary,
+    RegistryError,
+    add_feed,
+    check_feed,
+    fetch_feeds,
+    load_feeds,
+    policy_for,
+)
+from ingest.feeds.registry import load_state, validate_feed_url
 from ingest.summary import IngestSummary
 from rag.settings import Settings
 from rag.store.lease import LeaseHeldError
 from ui import render
+from ui.errors import user_error
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +64,11 @@ class FeedHandlers:
 
     def add(self, url: str, name: str) -> tuple[Any, ...]:
         try:
-            feed, changed = add_feed(self.settings.corpus_dir, url or "", name or "")
+            url = validate_feed_url(url or "")
+            check_feed(url, policy_for(self.settings))  # a 404 or a web page: said now
+            feed, changed = add_feed(self.settings.corpus_dir, url, name or "")
         except RegistryError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise user_error(_with_private_hint(str(exc))) from exc
         verb = "Added" if changed else "Already listed:"
         status = f"{verb} feed `{_code(feed.url)}`. Press **Refresh feeds** to fetch it."
         return status, self.feeds_markdown(), "", ""
@@ -70,10 +81,10 @@ class FeedHandlers:
         try:
             summary = fetch_feeds(self.settings, progress=report)
         except (RegistryError, LeaseHeldError) as exc:  # another writer: the CLI's exit-4 line
-            raise gr.Error(str(exc)) from exc
+            raise user_error(str(exc)) from exc
         except Exception as exc:
             log.exception("feed refresh failed")
-            raise gr.Error(f"Refresh failed: {exc or type(exc).__name__}") from exc
+            raise user_error(f"Refresh failed: {exc or type(exc).__name__}") from exc
         return (fetch_summary_markdown(summary), self.feeds_markdown(), *self.corpus_view())
 
 
@@ -88,7 +99,21 @@ def fetch_summary_markdown(summary: FetchSummary) -> str:
         text += "\n\n**Fetch failures:**\n" + "\n".join(
             f"- `{_code(f.url)}`: {render.md_escape(f.reason)}" for f in summary.fetch_failures
         )
+        text = _with_private_hint(text)
     return text
+
+
+# The fetcher's refusal of a loopback/private host names a command-line flag; the page cannot
+# pass one, so it says how the server itself is started to allow them.
+PRIVATE_HINT = (
+    "This server does not fetch from loopback or private addresses. To allow them (local "
+    "tests, an intranet), restart it with `newsrag serve --allow-private-hosts` "
+    "(or `NEWSRAG_ALLOW_PRIVATE_HOSTS=true`)."
+)
+
+
+def _with_private_hint(text: str) -> str:
+    return f"{text}\n\n{PRIVATE_HINT}" if "--allow-private-hosts" in text else text
 
 
 def build_feeds_section(

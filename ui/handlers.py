@@ -21,6 +21,7 @@ from rag.models import Answer, Query
 from rag.settings import Settings
 from rag.store.lease import LeaseHeldError
 from ui import render
+from ui.errors import user_error
 from ui.examples import example_questions
 from ui.filters import build_filters, parse_as_of
 from ui.uploads import save_uploads
@@ -193,7 +194,7 @@ class Handlers:
     def upload(self, files: list[str] | None, progress=gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         """Save the uploaded files into the corpus folder, then ingest."""
         if not files:
-            raise gr.Error("Choose one or more files to upload first.")
+            raise user_error("Choose one or more files to upload first.")
         result = save_uploads(files, Path(self.settings.corpus_dir), self.settings.max_upload_bytes)
         lines = [f"- saved `{render.md_escape(p.name)}`" for p in result.saved]
         lines += [
@@ -214,24 +215,24 @@ class Handlers:
         try:
             summary = self._ingest(progress, command)
         except LeaseHeldError as exc:  # another writer: the CLI's exit-4 line, word for word
-            raise gr.Error(str(exc)) from exc
+            raise user_error(str(exc)) from exc
         except Exception as exc:
             log.exception("ingest failed")
-            raise gr.Error(f"Ingest failed: {_reason(exc)}") from exc
+            raise user_error(f"Ingest failed: {_reason(exc)}") from exc
         return render.summary_markdown(summary)
 
     def delete(self, doc_id: str | None) -> tuple[Any, ...]:
         if not doc_id:
-            raise gr.Error("Pick an article to delete (or click its row in the table).")
+            raise user_error("Pick an article to delete (or click its row in the table).")
         try:
             message = delete_document(
                 self.settings, doc_id, command="web chat: delete", **self._shared(embedder=False)
             )
         except (ValueError, LeaseHeldError) as exc:
-            raise gr.Error(str(exc)) from exc
+            raise user_error(str(exc)) from exc
         except Exception as exc:
             log.exception("deleting %r failed", doc_id)
-            raise gr.Error(f"Delete failed: {_reason(exc)}") from exc
+            raise user_error(f"Delete failed: {_reason(exc)}") from exc
         return (render.md_escape(message), *self.corpus_view())
 
     @staticmethod
@@ -245,12 +246,12 @@ class Handlers:
         """Answer one question: the text with [n] markers, then the numbered sources (Markdown)."""
         question = (question or "").strip()
         if not question:
-            raise gr.Error("The question is empty.")
+            raise user_error("The question is empty.")
         try:
             answer = self.pipeline().answer(question)
         except Exception as exc:
             log.exception("answering %r failed", question)
-            raise gr.Error(f"Could not answer: {_reason(exc)}") from exc
+            raise user_error(f"Could not answer: {_reason(exc)}") from exc
         return render.answer_with_sources_markdown(answer)
 
     def api_ingest(self) -> str:
@@ -258,10 +259,10 @@ class Handlers:
         try:
             summary = ingest_corpus(self.settings, command="web API: ingest", **self._shared())
         except LeaseHeldError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise user_error(str(exc)) from exc
         except Exception as exc:
             log.exception("ingest failed")
-            raise gr.Error(f"Ingest failed: {_reason(exc)}") from exc
+            raise user_error(f"Ingest failed: {_reason(exc)}") from exc
         return render.summary_text(summary)
 
 

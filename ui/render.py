@@ -108,6 +108,52 @@ def group_by_passage(citations: Iterable[Citation]) -> list[list[Citation]]:
     return list(groups.values())
 
 
+def source_groups(answer: Answer) -> list[list[Citation]]:
+    """The cards (or lines) of an answer's sources, in the order of their citation numbers.
+
+    A refusal lists its closest passages; several of them often come from one article, and the
+    same title three times reads as a bug. So a refusal shows one entry per article: its
+    first-numbered passage.
+    """
+    citations = sorted(answer.citations, key=lambda c: c.number)
+    if answer.abstained:
+        seen: set[str] = set()
+        kept = []
+        for c in citations:
+            key = c.doc_id or c.url or c.title or f"#{c.number}"
+            if key not in seen:
+                seen.add(key)
+                kept.append(c)
+        citations = kept
+    return group_by_passage(citations)
+
+
+def relevance_ranks(groups: Sequence[Sequence[Citation]]) -> list[int]:
+    """Each group's rank by relevance (1 = the best) among the sources shown.
+
+    The raw scores are fused z-scores (negative ones included) that mean nothing to a reader;
+    their order does, so the UI shows a rank and a bar derived from it.
+    """
+    best = [max(c.score for c in group) for group in groups]
+    order = sorted(range(len(best)), key=lambda i: -best[i])
+    ranks = [0] * len(best)
+    for rank, i in enumerate(order, start=1):
+        ranks[i] = rank
+    return ranks
+
+
+def relevance_html(rank: int, total: int) -> str:
+    """`most relevant` / `relevance 2 of 3` with a bar (full for the best, shorter below)."""
+    if total <= 1:
+        return ""
+    label = "most relevant" if rank == 1 else f"relevance {rank} of {total}"
+    pct = round(100 * (total - rank + 1) / total)
+    return (
+        f'<span class="src-rel" title="rank among these sources, by retrieval score">'
+        f'<span class="src-bar"><span style="width:{pct}%"></span></span>{label}</span>'
+    )
+
+
 def _passage_text(text: str) -> str:
     # Blank lines between paragraphs would leave wide gaps in a narrow panel.
     return _BLANK_LINES.sub("\n", esc(text))
@@ -146,12 +192,13 @@ def _title_html(citation: Citation) -> str:
     )
 
 
-def citation_html(*citations: Citation) -> str:
+def citation_html(*citations: Citation, rank: int = 1, total: int = 1) -> str:
     """One source card for citations of one passage: numbers, linked title, source, date,
-    score and the passage with the quoted spans highlighted."""
+    relevance (`rank` of `total` cards) and the passage with the quoted spans highlighted."""
     first = citations[0]
     meta = [esc(part) for part in (first.source, first.published) if part]
-    meta.append(f"score {max(c.score for c in citations):.2f}")
+    if relevance := relevance_html(rank, total):
+        meta.append(relevance)
     flag = ""
     if not all(c.checked for c in citations):
         flag = ' <span class="src-flag">quote not verified</span>'
@@ -189,7 +236,12 @@ def sources_html(answer: Answer | None) -> str:
         )
     else:
         heading = '<div class="src-label">Sources</div>'
-    cards = "".join(citation_html(*group) for group in group_by_passage(answer.citations))
+    groups = source_groups(answer)
+    ranks = relevance_ranks(groups)
+    cards = "".join(
+        citation_html(*group, rank=rank, total=len(groups))
+        for group, rank in zip(groups, ranks, strict=True)
+    )
     return f'<div class="sources">{heading}{cards}</div>'
 
 
@@ -240,10 +292,12 @@ def answer_with_sources_markdown(answer: Answer) -> str:
     parts.append(answer_markdown(answer.text))
     if answer.notice:
         parts.append(f"_{md_escape(answer.notice)}_")
+    if answer.asked_as_of:  # the CLI's "(answered as of …)": what a later reader must know
+        parts.append(f"_answered as of {md_escape(answer.asked_as_of)}_")
     if answer.citations:
         label = "Closest passages" if answer.abstained else "Sources"
         lines = [f"**{label}:**", ""]
-        lines += [f"- {_source_line_md(g)}" for g in group_by_passage(answer.citations)]
+        lines += [f"- {_source_line_md(g)}" for g in source_groups(answer)]
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
 

@@ -5,6 +5,7 @@ articles are ordinary corpus files (corpus/web/<host>/<slug>.md), ingested by th
 pipeline.
 """
 
+from ingest.feeds.check import check_feed
 from ingest.feeds.fetch import fetch_feeds, policy_for
 from ingest.feeds.registry import Feed, RegistryError, add_feed, load_feeds, remove_feed
 from ingest.feeds.schedule import Refresher, parse_interval
@@ -17,6 +18,7 @@ __all__ = [
     "Refresher",
     "RegistryError",
     "add_feed",
+    "check_feed",
     "fetch_feeds",
     "load_feeds",
     "parse_interval",

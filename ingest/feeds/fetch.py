@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingest.feeds.check import FEED_ACCEPT
 from ingest.feeds.extract import ExtractError, PageArticle, extract_page
 from ingest.feeds.http import Fetcher, FetchError, FetchPolicy, Response
 from ingest.feeds.parse import FeedEntry, FeedError, parse_feed
@@ -43,7 +44,6 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]
 
-FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9"
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 
 # Two fetch runs (a refresh timer and a button) must not write the same files and state.
@@ -67,7 +67,8 @@ def policy_for(settings: Settings, allow_private_hosts: bool | None = None) -> F
 class _PageJob:
     link: str
     entry: FeedEntry | None = None
-    feed_name: str = ""
+    feed_name: str = ""  # the user's --name of the feed: the articles' source when given
+    feed_title: str = ""  # the feed's own title: the source when the page names no site
 
 
 @dataclass
@@ -82,6 +83,7 @@ class _PageResult:
 class _Run:
     corpus: Path
     state: FetchState
+    recheck_hours: float = 0.0
     summary: FetchSummary = field(default_factory=FetchSummary)
     written_paths: dict[str, str] = field(default_factory=dict)  # path → link, this run
 
@@ -116,7 +118,7 @@ def fetch_feeds(
         raise RegistryError("no feeds to fetch: add one with `newsrag feeds add URL`")
     t0 = time.perf_counter()
     with _fetch_lock:
-        run = _Run(corpus, load_state(corpus))
+        run = _Run(corpus, load_state(corpus), settings.feed_recheck_hours)
         with Fetcher(policy_for(settings, allow_private_hosts)) as fetcher:
             jobs = _fetch_feed_list(run, fetcher, feeds, settings.fetch_workers, progress)
             jobs += [_PageJob(u) for u in urls if u not in {j.link for j in jobs}]
@@ -202,7 +204,6 @@ def _feed_jobs(run: _Run, feed: Feed, resp: Response | None, error: str) -> list
     st.etag, st.last_modified = resp.etag, resp.last_modified
     st.title, st.error = parsed.title, ""
     st.items = [e.link for e in parsed.entries]
-    name = feed.name or parsed.title
     jobs = []
     for entry in parsed.entries:
         page = run.state.pages.setdefault(entry.link, PageState())
@@ -211,18 +212,37 @@ def _feed_jobs(run: _Run, feed: Feed, resp: Response | None, error: str) -> list
         if _deleted_by_user(run, page):
             log.info("not fetching %s again: its file %s was deleted", entry.link, page.path)
             continue
-        jobs.append(_PageJob(entry.link, entry, name))
+        if entry.published:
+            page.published = entry.published.isoformat()
+        page.title = entry.title or page.title
+        jobs.append(_PageJob(entry.link, entry, feed.name, parsed.title))
     return jobs
 
 
 def _retry_jobs(run: _Run, feed: Feed, st: FeedState) -> list[_PageJob]:
-    """Items of an unchanged (or unreachable) feed that never landed: try them again."""
+    """Items of an unchanged (or unreachable) feed to fetch anyway: those that never landed,
+    and those first seen less than `feed_recheck_hours` ago. A feed often keeps answering 304
+    while a story it lists is corrected for hours (death tolls, results): a conditional GET of
+    each recent page costs a 304 when nothing changed, and lands the correction when it did."""
     jobs = []
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(hours=run.recheck_hours)
     for link in st.items:
         page = run.state.pages.get(link)
         if page is None or not page.path:
-            jobs.append(_PageJob(link, None, feed.name or st.title))
+            jobs.append(_PageJob(link, None, feed.name, st.title))
+        elif (
+            run.recheck_hours > 0 and not _deleted_by_user(run, page) and _seen_since(page, cutoff)
+        ):
+            jobs.append(_PageJob(link, None, feed.name, st.title))
     return jobs
+
+
+def _seen_since(page: PageState, cutoff: dt.datetime) -> bool:
+    seen = page.seen or page.fetched
+    try:
+        return bool(seen) and dt.datetime.fromisoformat(seen) >= cutoff
+    except ValueError:
+        return False
 
 
 def _deleted_by_user(run: _Run, page: PageState) -> bool:
@@ -263,14 +283,18 @@ def _fetch_pages(
                 resp.url,
                 mime=resp.mime,
                 charset=resp.charset,
-                fallback_date=entry.published if entry else None,
-                fallback_title=entry.title if entry else "",
+                # A recheck has no feed entry: the one recorded when the feed listed it.
+                fallback_date=entry.published if entry else _date(page.published),
+                fallback_title=entry.title if entry else page.title,
                 fallback_author=entry.author if entry else "",
             )
         except ExtractError as exc:
             return _PageResult(job, resp, error=exc.reason)
-        if not article.source and job.feed_name:
-            article = PageArticle(**{**article.__dict__, "source": job.feed_name})
+        # The user's name for the feed wins (they chose it to filter and read by); then the
+        # page's own site name; then the feed's title.
+        source = job.feed_name or article.source or job.feed_title
+        if source != article.source:
+            article = PageArticle(**{**article.__dict__, "source": source})
         return _PageResult(job, resp, article)
 
     results: list[_PageResult] = []
@@ -321,6 +345,7 @@ def _apply(run: _Run, result: _PageResult, *, explicit: bool) -> None:
     page.path, page.canonical = path, article.url
     page.etag, page.last_modified = resp.etag, resp.last_modified
     page.fetched = _now()
+    page.seen = page.seen or page.fetched
 
 
 # ---- prune ---------------------------------------------------------------------------------
@@ -346,6 +371,13 @@ def _prune(run: _Run, feeds: set[str]) -> None:
             log.info("pruned %s (%s is no longer in its feed)", page.path, link)
     for url in [u for u in state.feeds if u not in feeds]:
         del state.feeds[url]
+
+
+def _date(value: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
 
 
 def _now() -> str:

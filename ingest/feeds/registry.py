@@ -137,7 +137,10 @@ class PageState:
     path: str = ""  # corpus-relative file of its article; "" until a good fetch
     feeds: list[str] = field(default_factory=list)
     pinned: bool = False  # fetched with --url: never pruned
-    fetched: str = ""
+    fetched: str = ""  # when a new version was last downloaded (ISO, UTC)
+    seen: str = ""  # when it first landed: recent pages are rechecked (feed_recheck_hours)
+    published: str = ""  # the feed entry's date and title: fallbacks when a recheck
+    title: str = ""  # re-extracts a page that has neither in its markup
     error: str = ""
 
 
