@@ -6,6 +6,7 @@ postings for the question's terms only.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 
 import numpy as np
@@ -146,8 +147,9 @@ class LexicalView:
     def ids(self) -> list[str]:
         return self._cols.ids[: self._size]
 
-    @property
+    @functools.cached_property
     def latest_published(self) -> int:
+        """The newest `published_num` indexed (-1: none dated), once per view."""
         live = self._published[self._alive[: self._size]]
         return int(live.max()) if live.size else -1
 
