@@ -78,12 +78,19 @@ def ingested(settings: Settings, fake_embedder) -> Settings:  # noqa: ANN001
     return settings
 
 
-def test_scores_are_bm25s_scores(ingested: Settings) -> None:
+@pytest.mark.parametrize("compacted", [False, True])
+def test_scores_are_bm25s_scores(ingested: Settings, fake_embedder, compacted: bool) -> None:  # noqa: ANN001
+    """Also after an edit (dead postings masked) and after compaction (dropped)."""
+    _corpus(ingested, {**BASE, "chess.txt": BASE["chess.txt"] + " The council cheered."})
+    Ingestor(ingested, embedder=fake_embedder).run()
     store = open_store(ingested)
+    if compacted:
+        store.lexical.compact()
     view = bm25_manager(ingested, store).current()
     reference = Bm25Index.build(
         (h.chunk_id, bm25_text(h.metadata.get("title", ""), h.text), h.metadata)
         for h in store.iter_chunks()
+        if h.metadata.get("sha") == store.documents()[h.doc_id].sha256
     )
     for question in ["harbour bridge cost", "chess championship chess", "council", "zzz"]:
         q = tokenize(question)
@@ -120,6 +127,9 @@ def test_add_edit_delete_are_seen_at_once_here_and_in_another_process(
     assert _found(serving, "giraffe") == set()
     assert _found(serving, "zoo") == set()
     assert _found_in_other_process(ingested, "giraffe") == set()
+    assert _found(serving, "chess") == {"chess.txt"}
+    open_store(ingested).lexical.compact()
+    assert _found(serving, "giraffe") == set()
     assert _found(serving, "chess") == {"chess.txt"}
     visible = sum(d.chunks for d in open_store(ingested).documents().values())
     assert len(serving.current()) == visible

@@ -6,11 +6,17 @@ table scored in numpy gives bm25s's exact Lucene BM25 (k1 = 1.5, b = 0.75) over 
 `rag.text.bm25_tokenize`, and SQLite (standard library) is safe across processes: the ingest
 writer, the chat server and a CLI run can all open the file at once (WAL mode).
 
-Why in place: writing or deleting an article touches only that article's rows (its chunks and
-their postings), in one transaction, so the cost follows the article, not the corpus; the file
-survives restarts. Every reader catches up from the file: chunks get increasing row ids
-(AUTOINCREMENT) and deletions are logged in `deleted`, so a serving process reads only the
-rows added or removed since it last looked (`rag.store.bm25.LexicalView`).
+Why in place: writing or deleting an article touches only that article's rows, in one
+transaction, so the cost follows the article, not the corpus; the file survives restarts.
+Postings are stored as one packed block (row ids int32, term frequencies uint16) per term and
+write batch, so a question reads one SQLite row per term and batch and scores with numpy; a
+row per posting measured 700x slower than bm25s in memory (bench/experiments/lexical_engines.py
+--synthetic). A deletion only drops the chunk's row and logs it in `deleted`: its postings stay
+in their blocks, masked by every reader, until `compact` rewrites the blocks (run by the writer
+every COMPACT_EVERY write batches, O(corpus) then, never on the question path). Every reader
+catches up from the file: chunks get increasing row ids (AUTOINCREMENT) and deletions are
+logged, so a serving process reads only the rows added or removed since it last looked
+(`rag.store.lexview`).
 
 The file mirrors Chroma, the source of truth: `docs` records which version (sha256) of each
 article is indexed and `meta.generation` the store generation the file is known to match.
@@ -31,12 +37,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from rag import text
 
 log = logging.getLogger(__name__)
 
 # Bumped when the file layout changes: an older file is emptied and rebuilt from Chroma.
-LAYOUT_VERSION = "1"
+LAYOUT_VERSION = "2"
+# The writer merges postings blocks after this many write batches (each adds a block per term).
+COMPACT_EVERY = 500
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,13 +57,12 @@ CREATE TABLE IF NOT EXISTS chunks (
     doc_id TEXT NOT NULL,
     source TEXT NOT NULL,
     published_num INTEGER NOT NULL,
-    dl INTEGER NOT NULL,
-    terms TEXT NOT NULL
+    dl INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (doc_id);
 CREATE TABLE IF NOT EXISTS postings (
-    term TEXT NOT NULL, chunk INTEGER NOT NULL, tf INTEGER NOT NULL,
-    PRIMARY KEY (term, chunk)
+    term TEXT NOT NULL, batch INTEGER NOT NULL, rows BLOB NOT NULL, tfs BLOB NOT NULL,
+    PRIMARY KEY (term, batch)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS deleted (seq INTEGER PRIMARY KEY AUTOINCREMENT, chunk INTEGER NOT NULL);
 """
@@ -94,14 +103,21 @@ class LexicalDb:
         return conn
 
     def _init_schema(self, conn: sqlite3.Connection) -> None:
-        conn.executescript(_SCHEMA)  # idempotent statements, each atomic
+        conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         conn.execute("BEGIN IMMEDIATE")
         try:
             have = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             wanted = {"layout": LAYOUT_VERSION, "tokenizer": text.TOKENIZER_VERSION}
-            if any(have.get(k) != v for k, v in wanted.items()):
+            stale = any(have.get(k) != v for k, v in wanted.items())
+            if stale:  # another layout or tokenizer: new tables, rebuilt from Chroma
                 if have:
                     log.info("lexical index at %s is of another version: rebuilding", self.path)
+                for table in ("docs", "chunks", "postings", "deleted"):
+                    conn.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in _SCHEMA.split(";"):  # idempotent; DDL is transactional in SQLite
+                if statement.strip():
+                    conn.execute(statement)
+            if stale:
                 self._clear(conn)
                 conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(wanted.items()))
             conn.execute("COMMIT")
@@ -159,30 +175,40 @@ class LexicalDb:
                         part,
                     ).fetchall()
                 )
+            block: dict[str, tuple[list[int], list[int]]] = {}
             for doc_id, sha, chunks, tokens in prepared:
                 if have.get(doc_id) == sha:
                     continue
                 self._drop_doc(conn, doc_id)
                 for chunk, toks in zip(chunks, tokens, strict=True):
-                    tf = Counter(toks)
                     cur = conn.execute(
-                        "INSERT INTO chunks (chunk_id, doc_id, source, published_num, dl, terms)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO chunks (chunk_id, doc_id, source, published_num, dl)"
+                        " VALUES (?, ?, ?, ?, ?)",
                         (
                             chunk.chunk_id,
                             doc_id,
                             chunk.source or "",
                             int(chunk.published_num),
                             len(toks),
-                            " ".join(tf),
                         ),
                     )
-                    rowid = cur.lastrowid
-                    conn.executemany(
-                        "INSERT INTO postings VALUES (?, ?, ?)",
-                        [(t, rowid, n) for t, n in tf.items()],
-                    )
+                    rowid = int(cur.lastrowid or 0)
+                    for t, n in Counter(toks).items():
+                        rows, tfs = block.setdefault(t, ([], []))
+                        rows.append(rowid)
+                        tfs.append(min(n, 65535))
                 conn.execute("INSERT OR REPLACE INTO docs VALUES (?, ?)", (doc_id, sha))
+            if block:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'batches'").fetchone()
+                batch = int(row[0]) + 1 if row else 1
+                self._set(conn, "batches", str(batch))
+                conn.executemany(
+                    "INSERT INTO postings VALUES (?, ?, ?, ?)",
+                    [
+                        (t, batch, _pack(rows, np.int32), _pack(tfs, np.uint16))
+                        for t, (rows, tfs) in block.items()
+                    ],
+                )
             for doc_id in removed:
                 self._drop_doc(conn, doc_id)
                 conn.execute("DELETE FROM docs WHERE doc_id = ?", (doc_id,))
@@ -228,20 +254,68 @@ class LexicalDb:
     def _clear(self, conn: sqlite3.Connection) -> None:
         for table in ("docs", "chunks", "postings", "deleted"):
             conn.execute(f"DELETE FROM {table}")
+        self._set(conn, "batches", "0")
         self._set(conn, "generation", "")
         self._set(conn, "epoch", uuid.uuid4().hex)
 
     @staticmethod
     def _drop_doc(conn: sqlite3.Connection, doc_id: str) -> None:
-        for rowid, terms in conn.execute(
-            "SELECT rowid, terms FROM chunks WHERE doc_id = ?", (doc_id,)
-        ).fetchall():
-            conn.executemany(
-                "DELETE FROM postings WHERE term = ? AND chunk = ?",
-                [(t, rowid) for t in terms.split()],
-            )
+        for (rowid,) in conn.execute(
+            "SELECT rowid FROM chunks WHERE doc_id = ?", (doc_id,)
+        ).fetchall():  # postings stay in their blocks, masked by readers until `compact`
             conn.execute("DELETE FROM chunks WHERE rowid = ?", (rowid,))
             conn.execute("INSERT INTO deleted (chunk) VALUES (?)", (rowid,))
+
+    def postings(self, conn: sqlite3.Connection, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """(row ids int64, term frequencies float32) of a term, dead rows included."""
+        got = conn.execute("SELECT rows, tfs FROM postings WHERE term = ?", (term,)).fetchall()
+        if not got:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        rows = np.concatenate([np.frombuffer(r, dtype=np.int32) for r, _ in got])
+        tfs = np.concatenate([np.frombuffer(t, dtype=np.uint16) for _, t in got])
+        return rows.astype(np.int64), tfs.astype(np.float32)
+
+    def maybe_compact(self) -> bool:
+        """Compact when COMPACT_EVERY batches were written since the last compaction."""
+        done = int(self.meta("compacted_at") or 0)
+        if int(self.meta("batches") or 0) - done < COMPACT_EVERY:
+            return False
+        self.compact()
+        return True
+
+    def compact(self) -> None:
+        """Rewrite every term's blocks as one, without the rows of deleted chunks. O(corpus),
+        in one write transaction (readers go on reading the previous state meanwhile)."""
+        conn = self.conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            alive_ids = np.array(
+                [r for (r,) in conn.execute("SELECT rowid FROM chunks")], dtype=np.int64
+            )
+            alive = np.zeros(int(alive_ids.max(initial=0)) + 1, dtype=bool)
+            alive[alive_ids] = True
+            batch = int(self.meta("batches") or 0) + 1
+            terms = [t for (t,) in conn.execute("SELECT DISTINCT term FROM postings")]
+            for t in terms:
+                rows, tfs = self.postings(conn, t)
+                keep = (rows < alive.size) & alive[np.minimum(rows, alive.size - 1)]
+                conn.execute("DELETE FROM postings WHERE term = ?", (t,))
+                if keep.any():
+                    conn.execute(
+                        "INSERT INTO postings VALUES (?, ?, ?, ?)",
+                        (t, batch, _pack(rows[keep], np.int32), _pack(tfs[keep], np.uint16)),
+                    )
+            self._set(conn, "batches", str(batch))
+            self._set(conn, "compacted_at", str(batch))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        log.info("lexical index compacted: %d terms", len(terms))
+
+
+def _pack(values: list[int] | np.ndarray, dtype: type) -> bytes:
+    return np.asarray(values, dtype=dtype).tobytes()
 
 
 def reconcile(db: LexicalDb, store, generation: str, batch: int = 200) -> int:  # noqa: ANN001

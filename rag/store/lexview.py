@@ -169,24 +169,25 @@ class LexicalView:
         return pos if pos is not None and pos < self._size and self._alive[pos] else None
 
     def doc_freq(self, term: str) -> int:
-        row = self._db.conn().execute("SELECT count(*) FROM postings WHERE term = ?", (term,))
-        return int(row.fetchone()[0])
+        rows, _ = self._live(self._db.conn(), term)
+        return len(rows)
 
-    def _postings(self, terms: list[str]) -> dict[str, np.ndarray]:
+    def _live(self, conn, term: str) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+        """(positions, tf) of a term's postings on live rows of this view."""
+        rows, tf = self._db.postings(conn, term)
+        pos = rows - 1  # rowid -> position
+        keep = pos < self._size
+        pos, tf = pos[keep], tf[keep]
+        keep = self._alive[pos]
+        return pos[keep], tf[keep]
+
+    def _postings(self, terms: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         conn = self._db.conn()
-        out: dict[str, np.ndarray] = {}
         conn.execute("BEGIN")  # one snapshot for all terms
         try:
-            for t in terms:
-                rows = conn.execute("SELECT chunk, tf FROM postings WHERE term = ?", (t,))
-                arr = np.array(rows.fetchall(), dtype=np.int64).reshape(-1, 2)
-                arr[:, 0] -= 1  # rowid -> position
-                keep = arr[:, 0] < self._size
-                arr = arr[keep]
-                out[t] = arr[self._alive[arr[:, 0]]]
+            return {t: self._live(conn, t) for t in terms}
         finally:
             conn.execute("COMMIT")
-        return out
 
     def scores(self, query_tokens: list[str]) -> np.ndarray:
         """BM25 (bm25s's Lucene variant: k1 1.5, b 0.75) of every row for the query tokens,
@@ -196,10 +197,9 @@ class LexicalView:
             return scores
         counts = Counter(query_tokens)
         n = self._n
-        for term, arr in self._postings(list(counts)).items():
-            if not arr.size:
+        for term, (rows, tf) in self._postings(list(counts)).items():
+            if not rows.size:
                 continue
-            rows, tf = arr[:, 0], arr[:, 1].astype(np.float32)
             df = len(rows)
             idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))
             norm = K1 * ((1 - B) + B * self._cols.dl[rows] / self._avgdl)

@@ -134,6 +134,7 @@ class Store(StoreReads):
 
         try:
             self.lexical.replace(articles, removed, stamp=stamp)
+            self.lexical.maybe_compact()  # every COMPACT_EVERY batches: O(corpus), rare
         except (sqlite3.Error, OSError) as exc:
             log.warning(
                 "lexical index %s not updated (%s); readers will reconcile", self.lexical.path, exc
