@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # Retrieval and answering.
     top_k: int = Field(default=5, ge=1, le=50)
     candidates: int = Field(default=40, ge=1)
+    # Chunks whose text, vector and sentence vectors a process keeps in memory (LRU, about
+    # 15-20 KB each; 0 = off): rag/store/reads.py
+    evidence_cache_chunks: int = Field(default=5000, ge=0)
     fusion: Literal["zscore", "rrf"] = "zscore"
     dedupe_threshold: float = 0.95
     answer_sentences: int = Field(default=2, ge=1, le=3)

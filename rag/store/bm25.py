@@ -1,16 +1,19 @@
-"""The lexical side of retrieval: a bm25s index over title + chunk text.
+"""The lexical side of retrieval: BM25 over title + chunk text.
 
-The index is derived data: it is rebuilt from the Chroma collection (the source of truth) and
-cached on disk under the store's generation token, so any process, including app copies
-sharing a Chroma server, can tell whether its copy is current and rebuild it if not.
+- `LexicalView`: what retrieval queries. Postings live in the SQLite file of
+  `rag.store.lexical` (updated in place by the writer); a view holds only per-chunk columns
+  (length, doc_id, source, date) in memory, for the BM25 length norm and the filter mask.
+- `Bm25Manager`: keeps a process's view current: it reads the rows added or deleted since it
+  last looked (cheap, per write), and reconciles the file with Chroma's manifest when the
+  store's generation says a write did not reach this file (another machine, an older file).
+- `Bm25Index`: the previous in-memory bm25s index, kept as the reference the lexical view is
+  tested against (same scores) and the baseline `bench/scale.py` measures.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
+import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,7 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from rag.store.filters import FILTER_FIELDS, mask
-from rag.text import bm25_text, bm25_tokenize, scaled_idf
+from rag.store.lexical import LexicalDb, lexical_path, reconcile
+from rag.store.lexview import LexicalView, _Columns
+from rag.text import bm25_tokenize, scaled_idf
 
 log = logging.getLogger(__name__)
 
@@ -108,126 +113,106 @@ class Bm25Index:
     def position(self, chunk_id: str) -> int | None:
         return self._pos.get(chunk_id)
 
-    # ----- persistence -----------------------------------------------------------------------
-    def save(self, directory: Path, generation: str) -> None:
-        """Write to a temp dir then rename: a reader never loads half an index."""
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        # pid too: app copies on one machine share the cache dir and may save at once.
-        tmp = directory.with_name(directory.name + f".tmp-{os.getpid()}-{threading.get_ident()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        if self.ids:
-            self._retriever.save(str(tmp), show_progress=False)
-        meta = {
-            "generation": generation,
-            "ids": self.ids,
-            "doc_id": self._doc_id.tolist(),
-            "source": self._source.tolist(),
-            "published_num": self._published.tolist(),
-            "doc_freq": self.doc_freq,
-        }
-        (tmp / "ids.json").write_text(json.dumps(meta))
-        old = directory.with_name(directory.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if directory.exists():
-            directory.rename(old)
-        tmp.rename(directory)
-        shutil.rmtree(old, ignore_errors=True)
-
-    @classmethod
-    def load(cls, directory: Path, generation: str) -> Bm25Index | None:
-        """The cached index if it was built for this generation, else None."""
-        try:
-            meta = json.loads((directory / "ids.json").read_text())
-        except (OSError, ValueError):
-            return None
-        if meta.get("generation") != generation:
-            return None
-        import bm25s
-
-        ids = list(meta["ids"])
-        filter_meta = {k: meta.get(k, []) for k in ("doc_id", "source", "published_num")}
-        if not ids:
-            return cls([], bm25s.BM25())
-        try:
-            retriever = bm25s.BM25.load(str(directory), show_progress=False)
-        except Exception as exc:  # noqa: BLE001 - a corrupt cache is just rebuilt
-            log.warning("BM25 cache at %s unreadable (%s); rebuilding", directory, exc)
-            return None
-        # Another process may have swapped the directory between the two reads.
-        num_docs = getattr(retriever, "scores", {}).get("num_docs", len(ids))
-        if num_docs != len(ids):
-            return None
-        return cls(ids, retriever, filter_meta, meta.get("doc_freq", {}))
-
 
 class Bm25Manager:
-    """Keeps a process's BM25 index in step with the store's generation.
+    """Keeps a process's lexical view in step with the store.
 
-    Checking the generation is one small Chroma read; a rebuild happens only when another
-    writer (this process, an ingest job, another app copy) changed the store, and at most once
-    per `min_refresh_seconds`, since a slightly stale lexical side is harmless: every hit is
-    re-checked against the manifest before it is shown.
+    Per question: one `PRAGMA data_version` (microseconds) tells whether any other connection
+    wrote the file; if so the view reads only the rows added or deleted since. At most every
+    `min_refresh_seconds` the store's generation (one small Chroma read) is compared with the
+    one stamped in the file: a mismatch means a write the file did not see (a writer on another
+    machine, a file older than the store), repaired by `reconcile` from the manifest. A
+    slightly stale lexical side is harmless: every hit is re-checked against the manifest.
     """
 
     def __init__(self, store, cache_dir: Path, min_refresh_seconds: float = 2.0) -> None:  # noqa: ANN001
         self.store = store
-        self.cache_dir = cache_dir
+        self.db = LexicalDb(cache_dir / "lexical.sqlite3")
         self.min_refresh_seconds = min_refresh_seconds
-        self._index: Bm25Index | None = None
-        self._generation: str | None = None
-        self._checked_at = 0.0
+        self._cols: _Columns | None = None
+        self._view: LexicalView | None = None
+        self._checked_at = -1e9
+        self._version = -1
         self._lock = threading.Lock()
+        self._probe_lock = threading.Lock()
+        self._probe: sqlite3.Connection | None = None
 
-    def current(self) -> Bm25Index:
-        import time
-
-        now = time.monotonic()
-        index = self._index
-        if index is not None and now - self._checked_at < self.min_refresh_seconds:
-            return index
-        with self._lock:
-            if self._index is not None and now - self._checked_at < self.min_refresh_seconds:
-                return self._index
-            generation = self.store.generation()
-            self._checked_at = time.monotonic()
-            if self._index is None or generation != self._generation:
-                self._index = Bm25Index.load(self.cache_dir, generation) or self._rebuild(
-                    generation
+    def _data_version(self) -> int:
+        """SQLite's counter of commits by other connections: a probe of its own, so that
+        every commit (the writer's, a reconcile in any thread) moves it."""
+        with self._probe_lock:
+            if self._probe is None:
+                self.db.conn()  # creates the file and its schema
+                self._probe = sqlite3.connect(
+                    self.db.path, check_same_thread=False, isolation_level=None
                 )
-                self._generation = generation
-            return self._index
+            return int(self._probe.execute("PRAGMA data_version").fetchone()[0])
 
-    def refresh(self) -> Bm25Index:
-        """Rebuild now (after an ingest run) and cache for other processes."""
-        with self._lock:
-            generation = self.store.generation()
-            self._index = self._rebuild(generation)
-            self._generation = generation
-            import time
-
-            self._checked_at = time.monotonic()
-            return self._index
-
-    def _rebuild(self, generation: str) -> Bm25Index:
+    def current(self) -> LexicalView:
         import time
 
-        t0 = time.perf_counter()
-        committed = {d.doc_id: d.sha256 for d in self.store.documents().values()}
-        index = Bm25Index.build(
-            (hit.chunk_id, bm25_text(hit.metadata.get("title", ""), hit.text), hit.metadata)
-            for hit in self.store.iter_chunks()
-            if committed.get(hit.doc_id) == hit.metadata.get("sha")
-        )
+        version = self._data_version()
+        view = self._view
+        if (
+            view is not None
+            and version == self._version
+            and time.monotonic() - self._checked_at < self.min_refresh_seconds
+        ):
+            return view
+        with self._lock:
+            if time.monotonic() - self._checked_at >= self.min_refresh_seconds:
+                generation = self.store.generation()
+                if generation != self.db.generation():
+                    reconcile(self.db, self.store, generation)
+                self._checked_at = time.monotonic()
+            version = self._data_version()
+            if self._view is None or version != self._version:
+                self._catch_up()
+                self._version = version
+            assert self._view is not None
+            return self._view
+
+    def refresh(self) -> LexicalView:
+        """Catch up now (after this process wrote to the store)."""
+        self._checked_at = -1e9
+        return self.current()
+
+    def _catch_up(self) -> None:
+        conn = self.db.conn()
+        conn.execute("BEGIN")
         try:
-            index.save(self.cache_dir, generation)
-        except OSError as exc:
-            log.warning("cannot cache the BM25 index in %s: %s", self.cache_dir, exc)
-        log.info("BM25 index rebuilt: %d chunks in %.2fs", len(index), time.perf_counter() - t0)
-        return index
+            epoch = self.db.meta("epoch")
+            cols = self._cols
+            fresh = cols is None or cols.epoch != epoch
+            if fresh:
+                cols = _Columns(epoch)
+                row = conn.execute("SELECT max(seq) FROM deleted").fetchone()
+                cols.del_seq = int(row[0] or 0)
+            assert cols is not None
+            added = conn.execute(
+                "SELECT rowid, chunk_id, doc_id, source, published_num, dl FROM chunks"
+                " WHERE rowid > ? ORDER BY rowid",
+                (cols.size,),
+            ).fetchall()
+            deleted = conn.execute(
+                "SELECT seq, chunk FROM deleted WHERE seq > ? ORDER BY seq", (cols.del_seq,)
+            ).fetchall()
+        finally:
+            conn.execute("COMMIT")
+        cols.add(added)
+        if deleted:
+            cols.delete([r for _, r in deleted])
+            cols.del_seq = int(deleted[-1][0])
+        self._cols = cols
+        self._view = LexicalView(self.db, cols)
+        if fresh or added or deleted:
+            log.debug(
+                "lexical view: +%d -%d rows, %d chunks", len(added), len(deleted), cols.n_alive
+            )
 
 
 def bm25_manager(settings, store) -> Bm25Manager:  # noqa: ANN001 - Settings, Store
-    """A BM25 manager for a store, caching its index under the store directory. One per store
-    and process is enough: `rag.pipeline.shared_bm25` keeps it."""
-    return Bm25Manager(store, settings.store_dir / "bm25" / settings.collection)
+    """A lexical-index manager for a store; its file is the one the store's writer updates
+    (`rag.store.lexical.lexical_path`). One per store and process is enough:
+    `rag.pipeline.shared_bm25` keeps it."""
+    return Bm25Manager(store, lexical_path(settings).parent)

@@ -28,17 +28,17 @@ from typing import Any
 import numpy as np
 
 from rag import text
-from rag.models import Article, Chunk, DocumentInfo, Filters
+from rag.models import Article, Chunk, DocumentInfo
 from rag.settings import Settings
-from rag.store.chroma import ChromaCollections, make_client
-from rag.store.filters import chroma_where
+from rag.store.chroma import make_client
+from rag.store.lexical import LexicalChunk, LexicalDb, lexical_path, reconcile
+from rag.store.reads import StoreReads
 from rag.store.schema import (
     DOC_PREFIX,
     LEASE_PREFIX,
     PAGE,
     STORE_KEY,
     ArticleWrite,
-    ChunkHit,
     SentenceRecord,
     StoreConfig,
     StoreError,
@@ -57,12 +57,14 @@ def open_store(settings: Settings) -> Store:
     return Store(settings, make_client(settings))
 
 
-class Store(ChromaCollections):
+class Store(StoreReads):
     """Access to one newsrag store. Thread-safe for readers; writers serialize on a lock."""
 
     def __init__(self, settings: Settings, client: Any | None = None) -> None:
         super().__init__(settings, client if client is not None else make_client(settings))
         self._write_lock = threading.Lock()
+        # the lexical index, written here alongside every Chroma write (rag/store/lexical.py)
+        self.lexical = LexicalDb(lexical_path(settings))
 
     # ----- configuration -------------------------------------------------------------------
     def config(self) -> StoreConfig | None:
@@ -112,10 +114,31 @@ class Store(ChromaCollections):
         meta["generation"] = uuid.uuid4().hex if new_generation else self.generation()
         self.manifest.upsert(ids=[STORE_KEY], embeddings=[[1.0]], metadatas=[meta])
 
-    def bump_generation(self) -> None:
+    def bump_generation(self) -> str:
+        """A new generation token (returned; "" when there is no store record)."""
         cfg = self.config()
-        if cfg is not None:
-            self._put_store_record(cfg, new_generation=True)
+        if cfg is None:
+            return ""
+        self._put_store_record(cfg, new_generation=True)
+        return self.generation()
+
+    def _lexical_write(
+        self,
+        articles: list[tuple[str, str, list[LexicalChunk]]],
+        removed: list[str],
+        stamp: tuple[str, str],
+    ) -> None:
+        """Update the lexical index after a committed Chroma write. A failure here is logged,
+        not raised: the write is done, and readers repair the file from the manifest."""
+        import sqlite3
+
+        try:
+            self.lexical.replace(articles, removed, stamp=stamp)
+            self.lexical.maybe_compact()  # every COMPACT_EVERY batches: O(corpus), rare
+        except (sqlite3.Error, OSError) as exc:
+            log.warning(
+                "lexical index %s not updated (%s); readers will reconcile", self.lexical.path, exc
+            )
 
     # ----- manifest --------------------------------------------------------------------------
     def documents(self) -> dict[str, DocumentInfo]:
@@ -194,6 +217,7 @@ class Store(ChromaCollections):
         rids = [DOC_PREFIX + w.article.doc_id for w in writes]
         shas = [w.article.sha256 for w in writes]
         with self._write_lock:
+            before = self.generation()
             old = self.manifest.get(ids=rids, include=["metadatas"])
             old_meta = dict(zip(old["ids"], old["metadatas"], strict=True))
             self.manifest.upsert(
@@ -241,14 +265,30 @@ class Store(ChromaCollections):
                     self._delete_records(w.article.doc_id, keep_sha=sha)
             ids, metas = list(rids), list(committed)
             cfg = self.config()
+            after = uuid.uuid4().hex
             if cfg is not None:
                 ids.append(STORE_KEY)
-                metas.append({**cfg.as_metadata(), "generation": uuid.uuid4().hex})
+                metas.append({**cfg.as_metadata(), "generation": after})
             self.manifest.upsert(ids=ids, embeddings=[[1.0]] * len(ids), metadatas=metas)
+            lexical: dict[str, tuple[str, str, list[LexicalChunk]]] = {
+                w.article.doc_id: (w.article.doc_id, sha, [])
+                for w, sha in zip(writes, shas, strict=True)
+            }
+            for cid, doc, m in zip(chunk_ids, chunk_docs, chunk_metas, strict=True):
+                lexical[m["doc_id"]][2].append(
+                    LexicalChunk(
+                        cid,
+                        text.bm25_text(str(m.get("title", "")), doc),
+                        str(m.get("source", "") or ""),
+                        int(m.get("published_num", -1)),
+                    )
+                )
+            self._lexical_write(list(lexical.values()), [], (before, after if cfg else before))
 
     def delete_article(self, doc_id: str) -> None:
         rid = DOC_PREFIX + doc_id
         with self._write_lock:
+            before = self.generation()
             got = self.manifest.get(ids=[rid], include=["metadatas"])
             if got["ids"]:
                 meta = dict(got["metadatas"][0])
@@ -257,7 +297,8 @@ class Store(ChromaCollections):
                 self.manifest.upsert(ids=[rid], embeddings=[[1.0]], metadatas=[meta])
             self._delete_records(doc_id, keep_sha=None)
             self.manifest.delete(ids=[rid])
-            self.bump_generation()
+            after = self.bump_generation()
+            self._lexical_write([], [doc_id], (before, after))
 
     def repair(self) -> int:
         """Finish what an interrupted run left: drop chunks of any version not committed."""
@@ -277,7 +318,7 @@ class Store(ChromaCollections):
             fixed += 1
         if fixed:
             log.info("repaired %d article(s) left half-written by an interrupted ingest", fixed)
-            self.bump_generation()
+            reconcile(self.lexical, self, self.bump_generation())
         return fixed
 
     def reset(self) -> None:
@@ -289,6 +330,8 @@ class Store(ChromaCollections):
                     self.client.delete_collection(coll)
                 except Exception:  # noqa: BLE001 - absent collection
                     pass
+            self.lexical.clear()
+            self.evidence.clear()
             self.renew_marker()
         self.__init__(self.settings, self.client)  # type: ignore[misc]
 
@@ -298,89 +341,3 @@ class Store(ChromaCollections):
             where = {"$and": [{"doc_id": doc_id}, {"sha": {"$ne": keep_sha}}]}
         self.chunks.delete(where=where)
         self.sentences.delete(where=where)
-
-    # ----- reading -----------------------------------------------------------------------------
-    def count(self) -> int:
-        return self.chunks.count()
-
-    def dense_search(
-        self, vector: np.ndarray, n: int, filters: Filters | None = None
-    ) -> list[ChunkHit]:
-        # No count() first: Chroma returns fewer than n (or none) by itself, and a round trip
-        # per question is worth saving under load.
-        got = self.chunks.query(
-            query_embeddings=[vector.tolist()],
-            n_results=n,
-            where=chroma_where(filters),
-            include=["distances", "metadatas", "documents", "embeddings"],
-        )
-        # A chunk deleted while the query ran (an old version being replaced) can come back
-        # from a Chroma server without its metadata: it was invisible anyway.
-        return [
-            ChunkHit(cid, m["doc_id"], doc, m, 1.0 - float(dist), np.asarray(vec, np.float32))
-            for cid, m, doc, dist, vec in zip(
-                got["ids"][0],
-                got["metadatas"][0],
-                got["documents"][0],
-                got["distances"][0],
-                got["embeddings"][0],
-                strict=True,
-            )
-            if m is not None
-        ]
-
-    def get_chunks(self, chunk_ids: list[str], *, with_vectors: bool = False) -> list[ChunkHit]:
-        if not chunk_ids:
-            return []
-        include = ["metadatas", "documents"] + (["embeddings"] if with_vectors else [])
-        got = self.chunks.get(ids=chunk_ids, include=include)
-        by_id = {
-            cid: ChunkHit(cid, m["doc_id"], doc, m)
-            for cid, m, doc in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
-        }
-        if with_vectors:
-            for cid, vec in zip(got["ids"], got["embeddings"], strict=True):
-                by_id[cid].vector = np.asarray(vec, dtype=np.float32)
-        return [by_id[c] for c in chunk_ids if c in by_id]
-
-    def sentence_records(
-        self, chunk_ids: list[str], counts: dict[str, int] | None = None
-    ) -> dict[str, list[tuple[SentenceRecord, np.ndarray]]]:
-        """Sentences (with vectors) of each chunk, in order. One round trip.
-
-        `counts` (chunk_id -> number of sentences, the chunk's "sentences" metadata) lets the
-        records be fetched by id, about 2-3x cheaper than a metadata filter; chunks written
-        before that field existed fall back to the filter."""
-        if not chunk_ids:
-            return {}
-        if counts is not None and all(c in counts for c in chunk_ids):
-            ids = [f"{c}/s{i}" for c in dict.fromkeys(chunk_ids) for i in range(int(counts[c]))]
-            if not ids:
-                return {}
-            got = self.sentences.get(ids=ids, include=["metadatas", "embeddings"])
-        else:
-            got = self.sentences.get(
-                where={"chunk_id": {"$in": list(chunk_ids)}}, include=["metadatas", "embeddings"]
-            )
-        out: dict[str, list[tuple[SentenceRecord, np.ndarray]]] = {}
-        for m, vec in zip(got["metadatas"], got["embeddings"], strict=True):
-            rec = SentenceRecord(
-                m["chunk_id"], int(m["index"]), int(m["start"]), int(m["end"]), m.get("tokens")
-            )
-            out.setdefault(rec.chunk_id, []).append((rec, np.asarray(vec, dtype=np.float32)))
-        for recs in out.values():
-            recs.sort(key=lambda r: r[0].index)
-        return out
-
-    def iter_chunks(self) -> Iterator[ChunkHit]:
-        """All chunk records (for rebuilding BM25), visible or not: callers filter."""
-        offset = 0
-        while True:
-            got = self.chunks.get(include=["metadatas", "documents"], limit=PAGE, offset=offset)
-            if not got["ids"]:
-                return
-            for cid, m, doc in zip(got["ids"], got["metadatas"], got["documents"], strict=True):
-                yield ChunkHit(cid, m["doc_id"], doc, m)
-            if len(got["ids"]) < PAGE:
-                return
-            offset += PAGE
