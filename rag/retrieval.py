@@ -23,9 +23,9 @@ from rag.models import Filters, Query
 from rag.rerank import Reranker, rerank_order
 from rag.settings import Settings
 from rag.store import (
-    Bm25Index,
     Bm25Manager,
     ChunkHit,
+    LexicalView,
     SentenceRecord,
     Store,
     published_number,
@@ -198,7 +198,7 @@ class HybridRetriever:
         text: str,
         qvec: np.ndarray,
         evidence: dict[str, Evidence],
-        index: Bm25Index,
+        index: LexicalView,
         bm_all: np.ndarray,
         as_of: dt.date,
         present: bool,
@@ -229,7 +229,7 @@ class HybridRetriever:
         return ranked, collapse_near_duplicates(passages, self.settings.dedupe_threshold)
 
 
-def _drop_no_op_as_of(filters: Filters, index: Bm25Index) -> Filters:
+def _drop_no_op_as_of(filters: Filters, index: LexicalView) -> Filters:
     """ "As of today" over a store with nothing newer admits everything: drop the clause so
     both sides skip it."""
     if (
@@ -241,14 +241,16 @@ def _drop_no_op_as_of(filters: Filters, index: Bm25Index) -> Filters:
     return filters
 
 
-def _lexical(index: Bm25Index, text: str, n: int, filters: Filters) -> tuple[list[str], np.ndarray]:
+def _lexical(
+    index: LexicalView, text: str, n: int, filters: Filters
+) -> tuple[list[str], np.ndarray]:
     """The BM25 top-n chunk ids under the filters, and the scores of every indexed chunk."""
     ids, _, scores = index.top(tokenize(text), n, index.allowed(filters))
     return list(ids), scores
 
 
 def _candidate(
-    ev: Evidence, qvec: np.ndarray, index: Bm25Index, bm_all: np.ndarray
+    ev: Evidence, qvec: np.ndarray, index: LexicalView, bm_all: np.ndarray
 ) -> scoring.Candidate:
     """The scorer's view of a chunk: every signal it combines."""
     h, recs = ev.hit, ev.sentences

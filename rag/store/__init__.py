@@ -11,6 +11,7 @@ derived from them.
 from rag.store.bm25 import Bm25Index, Bm25Manager, bm25_manager
 from rag.store.chroma import embedded_store_missing, make_client
 from rag.store.filters import chroma_where
+from rag.store.lexview import LexicalView
 from rag.store.schema import (
     DOC_PREFIX,
     PAGE,
@@ -33,6 +34,7 @@ __all__ = [
     "STORE_KEY",
     "ArticleWrite",
     "Bm25Index",
+    "LexicalView",
     "Bm25Manager",
     "ChunkHit",
     "SentenceRecord",
