@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     # optional weights file instead of the shipped one.
     reader_passages: int = Field(default=5, ge=1, le=20)
     reader_window_tokens: int = Field(default=110, ge=32, le=448)
-    reader_threshold: float = 0.0
+    reader_threshold: float = -0.4
     reader_quantize: bool = True
     reader_weights: Path | None = None
     # Answers as of a date (rag.temporal). A question's relative time ("last month") becomes a
