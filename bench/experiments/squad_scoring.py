@@ -12,10 +12,9 @@ passage removed, evaluation/data/unanswerable.jsonl), on a dev split (questions 
 
     .venv/bin/python bench/experiments/squad_scoring.py [--tune] [--n 30] [--chunk-mean]
 
---tune re-fits the fusion weights (coordinate ascent on dev MRR@10) and the abstention model;
---tune-abstain only the abstention model (logistic regression over rag.scoring.ABSTAIN_FEATURES,
-questions of the first 24 titles vs. the same questions with their gold passage removed,
-threshold at 2.5% of those positives); without them the defaults of rag.scoring are evaluated.
+--tune re-fits the fusion weights (coordinate ascent on dev MRR@10); without it the defaults of
+rag.scoring are evaluated. (The abstention model and sentence selection this script also fitted
+were retired when the trained reader landed: their history is kept below.)
 Abstention is reported on SQuAD, on gold-removed SQuAD questions, on the two unanswerable sets
 evaluation/data/unanswerable.jsonl and evaluation/data/unanswerable-heldout.jsonl.
 
@@ -54,21 +53,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 from squad_pool import (  # noqa: E402
-    ABSTAIN_TITLES,
     CACHE,
     DEV_TITLES,
-    HELDOUT,
     Pool,
     bm25_scores,
-    contains,
     coord_ascent,
-    fit_abstain,
     full_rank,
     gold_rank,
     load,
@@ -76,10 +70,8 @@ from squad_pool import (  # noqa: E402
     metrics,
     pad,
     pool_ids,
-    run_question,
     sentences_of,
     table,
-    unanswerable,
     vectors,
     znorm,
 )
@@ -174,97 +166,11 @@ def main() -> None:
         weights, best = coord_ascent(obj, names, untuned)
         print("tuned on dev:", weights, f"dev MRR@10 {best:.4f}")
     rows["z: default weights " + ",".join(f"{weights[f]:g}" for f in names)] = rank_with(weights)
-    fw = scoring.FusionWeights(**weights)
 
-    # Pass 2: the library end to end with the chosen weights; answers and abstention data.
-    final_rank = np.full(len(questions), np.inf)
-    lat = []
-    contained = np.zeros((len(questions), 3), dtype=bool)
-    afeats = np.zeros((len(questions), len(scoring.ABSTAIN_FEATURES)))
-    idf = pool.idf
-    for qi, q in enumerate(tqdm(questions, desc="fuse+select", mininterval=2)):
-        ids, cands, terms, ranked, ms = run_question(
-            pool, q["question"], q_vec[qi], bm25[qi], dense[qi], args.n, fw
-        )
-        t0 = time.perf_counter()
-        picked = scoring.select_sentences(ranked, max_sentences=args.sentences)
-        afeats[qi] = scoring.abstain_features(ranked, terms, idf=idf, question=q["question"])
-        lat.append(ms + (time.perf_counter() - t0) * 1000)
-        order = [c.payload for c, _ in ranked]
-        if gold[qi] in order:
-            final_rank[qi] = order.index(gold[qi]) + 1
-        for k in (1, 2, 3):
-            picked = scoring.select_sentences(ranked, max_sentences=k)
-            text = " ".join(ranked[ci][0].sentence_texts[si] for ci, si, _ in picked)
-            contained[qi, k - 1] = contains(text, q["answers"])
-    rows["library fuse() (final)"] = final_rank
+    # (Pass 2, answer-sentence selection and the abstention model, was retired with them:
+    # the trained reader answers and refuses now, see training/ and rag/reading/.)
     print()
     print(table(rows, splits))
-    print(
-        f"\nfuse+select+abstain features per question: p50 {np.percentile(lat, 50):.2f} ms, "
-        f"p95 {np.percentile(lat, 95):.2f} ms (busy shared machine: p95 is noise)"
-    )
-    print("\nanswer containment (answer text of the selected sentences contains a gold answer):")
-    for k in (1, 2, 3):
-        print(
-            f"  <= {k} sentence(s): "
-            + "  ".join(f"{s} {contained[m, k - 1].mean():.3f}" for s, m in splits.items())
-        )
-
-    # Abstention: fit on the questions of the first ABSTAIN_TITLES titles vs. the same questions
-    # with their gold passage removed (a larger split than for the fusion weights: negatives are
-    # scarce, and a logistic model over six features needs thousands of them).
-    fit_split = np.array([q["title"] in titles[:ABSTAIN_TITLES] for q in questions])
-    neg, neg_split = [], []
-    for qi in tqdm(range(len(questions)), desc="gold-removed negatives", mininterval=2):
-        b, d = bm25[qi].copy(), dense[qi].copy()
-        b[gold[qi]], d[gold[qi]] = 0.0, -9.0
-        ids, cands, terms, ranked, _ = run_question(
-            pool, questions[qi]["question"], q_vec[qi], b, d, args.n, fw
-        )
-        answers = [a.lower() for a in questions[qi]["answers"]]
-        if any(a in passages[p]["text"].lower() for p in ids for a in answers):
-            continue  # still answerable from another passage
-        neg.append(
-            scoring.abstain_features(ranked, terms, idf=idf, question=questions[qi]["question"])
-        )
-        neg_split.append(fit_split[qi])
-    neg, neg_fit = np.array(neg), np.array(neg_split)
-    model = scoring.DEFAULT_ABSTAIN
-    if args.tune or args.tune_abstain:
-        model = fit_abstain(afeats[fit_split], neg[neg_fit])
-        print(f"abstain model fitted on the first {ABSTAIN_TITLES} titles:", model)
-    conf = afeats @ np.array(model.weights) + model.bias
-    neg_conf = neg @ np.array(model.weights) + model.bias
-    un_conf, un_kind = unanswerable(pool, passages, fw, args.n, chunk_vec, model)
-    print(f"\nabstention (threshold {model.threshold:.3f}):")
-    print(
-        "  SQuAD: "
-        + "  ".join(f"{s} {np.mean(conf[m] < model.threshold):.3f}" for s, m in splits.items())
-    )
-    print(
-        "  SQuAD questions with gold passage removed: "
-        f"fit titles {np.mean(neg_conf[neg_fit] < model.threshold):.3f} ({neg_fit.sum()}), "
-        f"other titles {np.mean(neg_conf[~neg_fit] < model.threshold):.3f} ({(~neg_fit).sum()})"
-    )
-    ab = un_conf < model.threshold
-    ho_conf, ho_kind = unanswerable(pool, passages, fw, args.n, chunk_vec, model, HELDOUT)
-    for name, a, kinds in (
-        ("evaluation/data/unanswerable.jsonl", ab, un_kind),
-        ("evaluation/data/unanswerable-heldout.jsonl", ho_conf < model.threshold, ho_kind),
-    ):
-        print(
-            f"  {name}: all {a.mean():.3f}  "
-            + "  ".join(
-                f"{k} {a[kinds == k].mean():.3f} ({(kinds == k).sum()})" for k in np.unique(kinds)
-            )
-        )
-    for pct in (1, 2, 3, 5):
-        th = float(np.percentile(conf[dev], pct))
-        print(
-            f"  trade-off: threshold at {pct}% of dev -> SQuAD all {np.mean(conf < th):.3f}, "
-            f"unanswerable {np.mean(un_conf < th):.3f}"
-        )
 
 
 if __name__ == "__main__":
