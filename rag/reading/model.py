@@ -62,9 +62,19 @@ class SpanReaderModel(nn.Module):
 def load_base(base_dir: Path) -> tuple[SpanReaderModel, Any]:
     """A fresh reader on the base MiniLM encoder, and its fast tokenizer (offline)."""
     from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers.utils import logging as hf_logging
 
     config = BertConfig.from_pretrained(str(base_dir))
-    encoder = BertModel.from_pretrained(str(base_dir), config=config, add_pooling_layer=False)
+    # The base checkpoint has a pooler the reader does not use: transformers would print a
+    # "load report" about it (and a weights progress bar) on every `newsrag ask`.
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        encoder = BertModel.from_pretrained(str(base_dir), config=config, add_pooling_layer=False)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir), use_fast=True)
     model = SpanReaderModel(encoder, config.hidden_size)
     for name, p in model.named_parameters():
