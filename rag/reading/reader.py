@@ -183,11 +183,12 @@ class SpanReader:
         import torch
 
         model, tokenizer = self._load()
+        question = _cut_question(question, tokenizer)
         enc = tokenizer(
             [question] * len(windows),
             [w.text for w in windows],
             truncation="only_second",
-            max_length=64 + self.window_tokens,
+            max_length=MAX_QUESTION_TOKENS + 3 + self.window_tokens,
             padding=True,
             return_offsets_mapping=True,
             return_tensors="pt",
@@ -206,6 +207,21 @@ class SpanReader:
             null = float(start_np[i][0] + end_np[i][0])
             out.append(WindowReading(w, spans, null, float(ans[i])))
         return out
+
+
+MAX_QUESTION_TOKENS = 64
+
+
+def _cut_question(question: str, tokenizer: Any) -> str:
+    """The question's first `MAX_QUESTION_TOKENS` word pieces: the window is the part that may
+    be truncated, so an over-long question (a pasted paragraph) is cut here instead of making
+    the tokenizer fail."""
+    offsets = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)[
+        "offset_mapping"
+    ]
+    if len(offsets) <= MAX_QUESTION_TOKENS:
+        return question
+    return question[: offsets[MAX_QUESTION_TOKENS - 1][1]]
 
 
 def _best_spans(
