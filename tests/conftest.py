@@ -21,7 +21,7 @@ from hypothesis import settings as hypothesis_settings  # noqa: E402
 
 from rag.settings import Settings  # noqa: E402
 
-# Property tests (tests/test_doors.py): 500 examples per door in CI (`CI` set, as `.ci/run`
+# Property tests (tests/test_doors*.py): 500 examples per door in CI (`CI` set, as `.ci/run`
 # does), a quick 40 on a developer's machine; HYPOTHESIS_PROFILE picks one explicitly.
 _PROPERTY_CHECKS = {
     "deadline": None,  # a shared CPU makes per-example timing meaningless
@@ -90,5 +90,6 @@ def news_settings(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Se
     root = tmp_path_factory.mktemp("news")
     settings = Settings(corpus_dir=root / "corpus", store_dir=root / "store", collection="news")
     write_corpus(settings.corpus_dir)
-    Ingestor(settings, embedder=real_embedder).run()
+    summary = Ingestor(settings, embedder=real_embedder).run()
+    assert not summary.failed
     return settings

@@ -126,3 +126,18 @@ def test_no_file_over_400_lines() -> None:
             if n > 400:
                 long.append(f"{path.relative_to(ROOT)}: {n}")
     assert not long, long
+
+
+# Being split on other branches (issue 20): each comes off this list when its split lands.
+TESTS_NOT_YET_SPLIT = {"test_server_mode.py", "test_ui_browser.py"}
+
+
+def test_no_test_file_over_400_lines() -> None:
+    long = []
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        if path.name in TESTS_NOT_YET_SPLIT:
+            continue
+        n = len(path.read_text(encoding="utf-8").splitlines())
+        if n > 400:
+            long.append(f"{path.relative_to(ROOT)}: {n}")
+    assert not long, long

