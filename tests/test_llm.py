@@ -265,7 +265,8 @@ def test_abstention_is_decided_before_the_model(news_settings, real_embedder) ->
         pipe = make_llm_pipeline(
             news_settings, real_embedder, llm="openai-like", llm_url=server.url
         )
-        pipe.answerer.extractive.should_abstain = lambda retrieval: True
+        # the reader's refusal is the one decision: the model is never asked after it
+        pipe.answerer.extractive.refuses = lambda reading: True
         answer = pipe.answer(LLM_QUESTION)
     assert answer.abstained
     assert server.requests == []
