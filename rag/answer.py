@@ -5,7 +5,8 @@ Three stages with typed hand-offs: the retrieval's passages (`Retrieval`) → th
 
 - the short answer is the reader's best span;
 - the first quoted sentence is the one that holds that span, then the sentences of other
-  passages whose own best span says the same (support), up to `answer_sentences`;
+  passages whose own best span says the same (support), then those of other passages the
+  reader also finds answering (confident), up to `answer_sentences`;
 - the refusal is one decision: the reader's confidence (best span against its window's
   no-answer score, plus the answerability head) below `reader_threshold`, fitted on the fit
   halves (SQuAD 2.0 dev first half of titles, RealTimeQA 2024-01..06). The LLM answerer asks
@@ -152,7 +153,11 @@ class ExtractiveAnswerer:
         newest = newest_reading(passages, confident, question)
         if newest is not None:
             best, as_of = newest
-        picks = [best] + supporting(best, confident, passages)
+        # then passages the reader also finds answering (confident), those that say the same
+        # first; under a conflict over time only the newest evidence is quoted
+        support = supporting(best, confident, passages)
+        others = [] if as_of is not None else [w.spans[0] for w in confident]
+        picks = [best] + support + [s for s in others if s is not best and s not in support]
         picks = picks[: self.settings.answer_sentences]
         citations: list[Citation] = []
         parts: list[str] = []
