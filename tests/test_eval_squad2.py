@@ -209,12 +209,13 @@ def test_eval_through_the_real_pipeline(squad2_dir: Path, tmp_path: Path) -> Non
     settings = Settings(store_dir=tmp_path / "unused")
     fake = FakeEmbedder()
     m = run_squad2(squad2_dir, tmp_path / "store", None, settings, embedder=fake)
-    assert set(m) == {"first_half", "second_half"}
+    assert set(m) == {"first_half", "second_half", "all"}  # the check half next to the whole
     assert HALF_KEYS <= set(m["first_half"]) and HALF_KEYS <= set(m["second_half"])
+    assert m["all"]["questions"] == m["first_half"]["questions"] + m["second_half"]["questions"]
     assert m["first_half"]["titles"] == FIRST and m["second_half"]["titles"] == SECOND
     assert (m["first_half"]["questions"], m["second_half"]["questions"]) == (5, 9)
     assert (m["first_half"]["unanswerable"], m["second_half"]["unanswerable"]) == (2, 3)
-    for half in m.values():
+    for half in (m["first_half"], m["second_half"]):
         for key in HALF_KEYS - {"questions"}:
             assert 0.0 <= half[key] <= 1.0, key
         assert half["citation_validity"] == 1.0
@@ -233,11 +234,11 @@ def test_cli_prints_one_json_object_or_a_table(
     args = ["eval", "squad2", "--data", str(squad2_dir), "--store-dir", str(tmp_path / "s")]
     assert main([*args, "--limit", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"first_half", "second_half"}
+    assert set(out) == {"first_half", "second_half", "all"}
     assert out["first_half"]["questions"] == 3
     assert main(args) == 0
     table = capsys.readouterr().out
-    assert "unanswerable_abstention" in table and "second_half" in table
+    assert "unanswerable_abstention" in table and "second_half" in table and " all" in table
     assert main([*args, "--limit", "0"]) == 2
 
 
@@ -310,7 +311,8 @@ def test_squad2_command_with_the_real_model(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     m = json.loads(out.stdout)
     assert m["first_half"]["titles"] == titles[:2] and m["second_half"]["titles"] == titles[2:]
-    for half in m.values():
+    assert m["all"]["questions"] == 40
+    for half in (m["first_half"], m["second_half"]):
         assert HALF_KEYS <= set(half)
         assert half["questions"] == 20
         assert half["answerable"] >= 5 and half["unanswerable"] >= 5
