@@ -5,8 +5,9 @@ Three stages with typed hand-offs: the retrieval's passages (`Retrieval`) → th
 
 - the short answer is the reader's best span;
 - the first quoted sentence is the one that holds that span, then the sentences of other
-  passages whose own best span says the same (support), then those of other passages the
-  reader also finds answering (confident), up to `answer_sentences`;
+  passages whose own best span says the same (support), then the sentences holding the
+  reader's runner-up spans in that passage, then those of other passages the reader also
+  finds answering (confident), up to `answer_sentences` distinct sentences;
 - the refusal is one decision: the reader's confidence (best span against its window's
   no-answer score, plus the answerability head) below `reader_threshold`, fitted on the fit
   halves (SQuAD 2.0 dev first half of titles, RealTimeQA 2024-01..06). The LLM answerer asks
@@ -158,9 +159,13 @@ class ExtractiveAnswerer:
         # then passages the reader also finds answering (confident), those that say the same
         # first; under a conflict over time only the newest evidence is quoted
         support = supporting(best, confident, passages)
+        # the reader's runner-up spans in the best window: the sentence of the same passage
+        # holding its next guess ("recovered in Brussels" / "found in an antiques shop")
+        window = next(w for w in confident if best in w.spans) if newest is None else None
+        runners = list(window.spans[1:]) if window is not None else []
         others = [] if as_of is not None else [w.spans[0] for w in confident]
-        picks = [best] + support + [s for s in others if s is not best and s not in support]
-        picks = picks[: self.settings.answer_sentences]
+        picks = [best] + support + runners
+        picks += [s for s in others if s not in picks]
         citations: list[Citation] = []
         parts: list[str] = []
         for span in picks:
@@ -173,6 +178,8 @@ class ExtractiveAnswerer:
                 continue
             citations.append(c)
             parts.append(f"{said} [{c.number}]")
+            if len(citations) == self.settings.answer_sentences:
+                break
         text = " ".join(parts)
         if as_of is not None:
             text = f"As of {temporal.format_date(as_of)}: {text}"

@@ -252,12 +252,18 @@ def test_refresher_skips_a_tick_while_another_writer_holds_the_store(
     assert refresher.runs == 1 and refresher.last is not None and refresher.last.added == 2
 
 
-def test_feeds_section_escapes_untrusted_text(tmp_path: Path) -> None:
+def test_feeds_section_escapes_untrusted_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import gradio as gr
 
+    import ui.feeds_ui
     from ingest.feeds import FetchFailure
     from ui.feeds_ui import FeedHandlers, fetch_summary_markdown
 
+    # the URL check on add is tested against a real server in test_feeds_trust.py; here the
+    # listing's escaping is what matters, and example.org does not resolve offline
+    monkeypatch.setattr(ui.feeds_ui, "check_feed", lambda url, policy: None)
     h = FeedHandlers(Settings(corpus_dir=tmp_path), lambda: ())
     assert "No feeds yet" in h.feeds_markdown()
     status, listing, url, name = h.add("https://example.org/rss", '<img src=x onerror="alert(1)">')

@@ -228,7 +228,8 @@ class TestAskCommand:
         out = self.run(news_settings, "Who won?", "--as-of", "someday")
         assert out.returncode == 2 and "as_of: " in out.stderr and "YYYY-MM-DD" in out.stderr
         out = self.run(news_settings, "Who won?", "--top-k", "0")
-        assert out.returncode == 2 and "top_k: " in out.stderr
+        # refused by the option's own type (1..50) before a Query is built
+        assert out.returncode == 2 and "-k/--top-k" in out.stderr
         assert "Traceback" not in out.stderr
 
 

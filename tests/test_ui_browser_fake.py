@@ -51,6 +51,7 @@ class _BrokenPipeline:
         raise RuntimeError("the store went away")
 
     def stream(self, question: str, **_: object):
+        question = getattr(question, "question", question)  # a rag Query since issue 20
         raise RuntimeError("the store went away")
         yield  # pragma: no cover
 
@@ -59,6 +60,7 @@ class _SlowPipeline(_BrokenPipeline):
     """Streams a long answer slowly, so Stop has something to cut."""
 
     def stream(self, question: str, **_: object):
+        question = getattr(question, "question", question)  # a rag Query since issue 20
         from rag.models import Answer
 
         for i in range(60):
@@ -157,6 +159,7 @@ class _HostileShortPipeline(_BrokenPipeline):
     SHORT = '<img src=x onerror="window.__pwned=4"> **not bold** [x](javascript:alert(1))'
 
     def stream(self, question: str, **_: object):
+        question = getattr(question, "question", question)  # a rag Query since issue 20
         from rag.models import Answer, Citation
 
         quote = f"The label read {self.SHORT} in red."

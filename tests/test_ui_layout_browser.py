@@ -69,6 +69,7 @@ class _ScriptedPipeline:
         raise RuntimeError("not used")
 
     def stream(self, question: str, **_: object):
+        question = getattr(question, "question", question)  # a rag Query since issue 20
         for word in ("The", " bridge", " costs", " …"):
             time.sleep(0.4)
             yield word

@@ -235,7 +235,8 @@ def train(cfg: TrainConfig, parts: dict[str, list[Example]], *, resume: bool = F
     bar.close()
     checkpoint()
     save_weights(model, cfg.run / "reader.safetensors")
-    record = {"steps": step, "loss_first": _mean(losses[:20]), "loss_last": _mean(losses[-20:])}
+    k = max(1, min(20, len(losses) // 4))  # a smoke run has a dozen steps, not hundreds
+    record = {"steps": step, "loss_first": _mean(losses[:k]), "loss_last": _mean(losses[-k:])}
     (cfg.run / "record.json").write_text(json.dumps(record, indent=2))
     return record
 
