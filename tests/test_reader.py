@@ -210,3 +210,17 @@ def test_training_smoke_loss_falls_and_the_saved_model_answers(tmp_path: Path) -
     # --resume after the end trains no further step and keeps the record
     assert main(["--smoke", str(data), "--run", str(run), "--epochs", "25", "--resume"]) == 0
     assert json.loads((run / "record.json").read_text())["steps"] == record["steps"]
+
+
+@pytest.mark.slow
+def test_reading_from_many_threads_at_once_gives_the_same_spans(reader: SpanReader) -> None:
+    """The chat answers from several threads: the shared tokenizer must not mix their batches
+    (it did: "Unable to create tensor" under tests/test_concurrency.py's 8 readers)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    passage = [PassageText(ARTICLE, 0, sentences(ARTICLE))]
+    questions = ["Who designed the library?", "How many books does the library hold?"] * 8
+    alone = {q: reader.read(q, passage).best.spans[0].text for q in set(questions)}  # type: ignore[union-attr]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda q: reader.read(q, passage).best.spans[0].text, questions))  # type: ignore[union-attr]
+    assert got == [alone[q] for q in questions]

@@ -147,6 +147,10 @@ class SpanReader:
         self._model: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
+        # One read at a time: the fast tokenizer keeps its truncation and padding settings as
+        # state, so two threads tokenizing at once corrupt each other's batch ("Unable to
+        # create tensor"), and torch already uses both cores inside one forward pass.
+        self._reading = threading.RLock()
 
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
@@ -176,13 +180,20 @@ class SpanReader:
         if not passages:
             return Reading()
         model, tokenizer = self._load()
-        windows = make_windows(passages, tokenizer, self.window_tokens)
-        return Reading(self.read_windows(question, windows))
+        with self._reading:
+            windows = make_windows(passages, tokenizer, self.window_tokens)
+            return Reading(self.read_windows(question, windows))
 
     def read_windows(self, question: str, windows: list[Window]) -> list[WindowReading]:
+        model, tokenizer = self._load()
+        with self._reading:
+            return self._read_windows(model, tokenizer, question, windows)
+
+    def _read_windows(
+        self, model: Any, tokenizer: Any, question: str, windows: list[Window]
+    ) -> list[WindowReading]:
         import torch
 
-        model, tokenizer = self._load()
         question = _cut_question(question, tokenizer)
         enc = tokenizer(
             [question] * len(windows),
