@@ -197,10 +197,6 @@ class ExtractiveAnswerer:
         )
 
 
-def load_answerer(settings: Settings, reader: SpanReader | None = None) -> ExtractiveAnswerer:
-    return ExtractiveAnswerer(settings, reader)
-
-
 def normalize_for_match(text: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())
 

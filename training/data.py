@@ -98,7 +98,7 @@ def squad2_fit_half(squad2_dir: Path, passages: Path) -> list[Example]:
         if q["is_impossible"]:
             # Crafted against one paragraph of the title; the file does not say which, so the
             # question is paired with the title's paragraph that shares most words with it.
-            ctx = _closest(q["question"], [texts[i] for i in by_title.get(q["title"], [])])
+            ctx = closest_context(q["question"], [texts[i] for i in by_title.get(q["title"], [])])
             if ctx is None:
                 continue
             out.append(Example(q["id"], q["question"], ctx, -1, "", "squad2-fit-unanswerable"))
@@ -118,7 +118,7 @@ def squad2_fit_half(squad2_dir: Path, passages: Path) -> list[Example]:
 _WORD = re.compile(r"\w+")
 
 
-def _closest(question: str, contexts: list[str]) -> str | None:
+def closest_context(question: str, contexts: list[str]) -> str | None:
     if not contexts:
         return None
     words = {w.lower() for w in _WORD.findall(question) if len(w) > 3}

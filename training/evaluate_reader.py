@@ -22,13 +22,9 @@ from tqdm import tqdm
 from evaluation.metrics import short_em, short_f1
 from evaluation.squad2 import split_by_title, spread
 from rag.reading.reader import SpanReader, Window
+from training.data import closest_context
 
 log = logging.getLogger(__name__)
-
-
-def _closest(question: str, contexts: list[str]) -> str:
-    words = {w.lower() for w in question.split() if len(w) > 3}
-    return max(contexts, key=lambda c: len(words & {w.lower() for w in c.split()}))
 
 
 def evaluate(reader: SpanReader, data: Path, limit: int | None) -> dict:
@@ -47,7 +43,7 @@ def evaluate(reader: SpanReader, data: Path, limit: int | None) -> dict:
             ctx = (
                 texts[q["gold_passage_id"]]
                 if q["gold_passage_id"]
-                else _closest(q["question"], by_title[q["title"]])
+                else closest_context(q["question"], by_title[q["title"]]) or ""
             )
             r = reader.read_windows(q["question"], [Window(0, ctx, 0)])[0]
             best = r.spans[0] if r.spans else None

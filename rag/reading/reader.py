@@ -172,10 +172,6 @@ class SpanReader:
                 self._model, self._tokenizer = model, tokenizer
             return self._model, self._tokenizer
 
-    @property
-    def tokenizer(self) -> Any:
-        return self._load()[1]
-
     def read(self, question: str, passages: list[PassageText]) -> Reading:
         if not passages:
             return Reading()

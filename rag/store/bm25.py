@@ -22,7 +22,7 @@ import numpy as np
 
 from rag.store.filters import FILTER_FIELDS, mask
 from rag.store.lexical import LexicalDb, lexical_path, reconcile
-from rag.store.lexview import LexicalView, _Columns
+from rag.store.lexview import LexicalView, _Columns, top_scored
 from rag.text import bm25_tokenize, scaled_idf
 
 log = logging.getLogger(__name__)
@@ -100,15 +100,7 @@ class Bm25Index:
         self, query_tokens: list[str], n: int, allowed: np.ndarray | None = None
     ) -> tuple[list[str], np.ndarray, np.ndarray]:
         """(top ids, their scores, all scores) — all scores let callers score other candidates."""
-        all_scores = self.scores(query_tokens)
-        if all_scores.size == 0:
-            return [], all_scores, all_scores
-        masked = all_scores if allowed is None else np.where(allowed, all_scores, -1.0)
-        n = min(n, masked.size)
-        idx = np.argpartition(-masked, n - 1)[:n]
-        idx = idx[np.argsort(-masked[idx])]
-        idx = idx[masked[idx] > 0]
-        return [self.ids[i] for i in idx], masked[idx], all_scores
+        return top_scored(self.ids, self.scores(query_tokens), n, allowed)
 
     def position(self, chunk_id: str) -> int | None:
         return self._pos.get(chunk_id)

@@ -210,12 +210,19 @@ class LexicalView:
         self, query_tokens: list[str], n: int, allowed: np.ndarray | None = None
     ) -> tuple[list[str], np.ndarray, np.ndarray]:
         """(top ids, their scores, all scores by position), like `Bm25Index.top`."""
-        all_scores = self.scores(query_tokens)
-        if all_scores.size == 0:
-            return [], all_scores, all_scores
-        masked = all_scores if allowed is None else np.where(allowed, all_scores, -1.0)
-        n = min(n, masked.size)
-        idx = np.argpartition(-masked, n - 1)[:n]
-        idx = idx[np.argsort(-masked[idx], kind="stable")]
-        idx = idx[masked[idx] > 0]
-        return [self._cols.ids[i] for i in idx], masked[idx], all_scores
+        return top_scored(self._cols.ids, self.scores(query_tokens), n, allowed)
+
+
+def top_scored(
+    ids: list[str], all_scores: np.ndarray, n: int, allowed: np.ndarray | None
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The `n` best positive scores among the allowed positions, best first (ties in position
+    order), as (ids, scores, all scores): both lexical indexes rank the same way."""
+    if all_scores.size == 0:
+        return [], all_scores, all_scores
+    masked = all_scores if allowed is None else np.where(allowed, all_scores, -1.0)
+    n = min(n, masked.size)
+    idx = np.argpartition(-masked, n - 1)[:n]
+    idx = idx[np.argsort(-masked[idx], kind="stable")]
+    idx = idx[masked[idx] > 0]
+    return [ids[i] for i in idx], masked[idx], all_scores
