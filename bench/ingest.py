@@ -31,7 +31,7 @@ from evaluation.squad import find_squad, read_jsonl  # noqa: E402
 from ingest import Ingestor  # noqa: E402
 from ingest.chunking import Chunker  # noqa: E402
 from ingest.loaders import discover, load_file  # noqa: E402
-from ingest.pipeline import embedding_texts  # noqa: E402
+from ingest.runner import embedding_texts  # noqa: E402
 from rag.embedding import SentenceTransformerEmbedder  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 

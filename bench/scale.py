@@ -43,7 +43,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.models import Article, Chunk  # noqa: E402
+from rag.records import Article, Chunk  # noqa: E402
 from rag.retrieval import HybridRetriever  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from rag.store import (  # noqa: E402

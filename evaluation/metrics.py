@@ -1,4 +1,4 @@
-"""Measures shared by the evaluations (`evaluation.squad`, `evaluation.squad2`, `evaluation.llm`),
+"""Measures shared by the evaluations (`evaluation.squad`, `.squad2`, `.llm_answerer`),
 so every number called "containment", "citation validity" or "short EM/F1" is computed one way."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rag import citecheck
-from rag.models import Answer
+from rag.records import Answer
 from rag.sentences import split_sentences
 from rag.text import tokenize
 

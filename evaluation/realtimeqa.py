@@ -40,7 +40,7 @@ import numpy as np
 
 from evaluation.metrics import short_f1, short_hit, short_prediction
 from evaluation.window_baseline import WindowBaseline
-from rag.models import Filters
+from rag.records import Filters
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -244,7 +244,7 @@ def run_eval_cli(args: argparse.Namespace, settings: Settings) -> int:
         unanswerable = None
     pipeline = Pipeline(s)
     if args.llm:
-        from evaluation.llm import evaluate_llm
+        from evaluation.llm_answerer import evaluate_llm
 
         extractive = Pipeline(s.model_copy(update={"llm": "none"}))
         metrics = evaluate_llm(pipeline, extractive, questions)
@@ -258,7 +258,7 @@ def run_eval_cli(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def format_metrics(m: dict[str, Any]) -> str:
-    if "table" in m:  # the LLM comparison (evaluation.llm) formats itself
+    if "table" in m:  # the LLM comparison (evaluation.llm_answerer) formats itself
         return str(m["table"])
     lines = [f"questions: {m.get('questions')}"]
     rows = [("newsrag (hybrid)", m)] + [

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rag.models import Article, Chunk
+from rag.records import Article, Chunk
 from rag.sentences import sentence_spans
 from rag.store import SentenceRecord, chunk_id_for
 from rag.text import tokenize

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rag.models import Answer, Citation, Filters, Query
+from rag.records import Answer, Citation, Filters, Query
 from rag.settings import Settings
 
 if TYPE_CHECKING:

@@ -17,11 +17,11 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rag.answer import ExtractiveAnswerer
 from rag.condense import condense
 from rag.embedding import Embedder, SentenceTransformerEmbedder, load_embedder
-from rag.models import Answer, Query
+from rag.extractive import ExtractiveAnswerer
 from rag.reading import SpanReader, load_reader
+from rag.records import Answer, Query
 from rag.rerank import Reranker, load_reranker
 from rag.retrieval import HybridRetriever, Retrieval
 from rag.settings import Settings

@@ -19,7 +19,7 @@ import numpy as np
 
 from rag import scoring, temporal
 from rag.embedding import Embedder
-from rag.models import Filters, Query
+from rag.records import Filters, Query
 from rag.rerank import Reranker, rerank_order
 from rag.settings import Settings
 from rag.store import (

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import FakeEmbedder  # noqa: E402
 
 from ingest import Ingestor  # noqa: E402
-from rag.models import Filters  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
+from rag.records import Filters  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
 TOPICS = ["harbour", "bridge", "wheat", "chess", "battery", "museum", "river", "school"]

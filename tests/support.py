@@ -15,7 +15,7 @@ import pytest
 from hypothesis import strategies as st
 
 from ingest.loaders import LoadError, LoadResult, load_file
-from rag.models import Answer
+from rag.records import Answer
 from rag.settings import Settings
 
 

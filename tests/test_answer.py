@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rag.answer import abstention
+from rag.extractive import abstention
 from rag.retrieval import Passage, Retrieval
 from rag.scoring import Candidate
 from rag.store import ChunkHit, SentenceRecord

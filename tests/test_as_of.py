@@ -15,8 +15,8 @@ import pytest
 
 from ingest import Ingestor
 from rag import query
-from rag.models import Filters
 from rag.pipeline import Pipeline
+from rag.records import Filters
 from rag.retrieval import Retrieval, published_date
 from rag.settings import Settings
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ingest.chunking import Chunker
-from rag.models import Article, normalize_text
+from rag.records import Article, normalize_text
 from rag.sentences import sentence_spans
 
 

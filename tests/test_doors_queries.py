@@ -23,8 +23,8 @@ from support import json_values
 import rag
 import rag.pipeline
 from ingest import Ingestor
-from rag.models import Answer, Filters
 from rag.pipeline import Pipeline
+from rag.records import Answer, Filters
 from rag.settings import Settings
 
 # ----- the question door -----------------------------------------------------------------------

@@ -37,7 +37,7 @@ from evaluation.metrics import (
 )
 from evaluation.squad import evaluate
 from evaluation.squad2 import evaluate_squad2, run_squad2, split_by_title, spread, title_halves
-from rag.models import Answer, Citation
+from rag.records import Answer, Citation
 from rag.settings import Settings
 from ui.cli import main
 

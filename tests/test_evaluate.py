@@ -13,7 +13,7 @@ import pytest
 from support import require
 
 from evaluation.metrics import RankMetrics, citation_valid, contains_answer
-from rag.models import Answer, Citation
+from rag.records import Answer, Citation
 
 SQUAD = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad-dev"
 KEYS = (

@@ -18,7 +18,7 @@ from ingest.feeds.schedule import Refresher
 from ingest.feeds.summary import FetchSummary
 from ingest.feeds.writer import article_path, render, write_if_changed
 from ingest.loaders import load_file
-from rag.models import normalize_text
+from rag.records import normalize_text
 from rag.settings import Settings
 
 RSS091 = b"""<?xml version="1.0"?><rss version="0.91"><channel><title>Old</title>

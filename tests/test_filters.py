@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.models import Article, Chunk, Filters
+from rag.records import Article, Chunk, Filters
 from rag.settings import Settings
 from rag.store import (
     ArticleWrite,

@@ -270,7 +270,7 @@ class TestIngestRealModel:
         deadline = time.monotonic() + 240
         assert proc.stderr is not None
         for line in proc.stderr:
-            if "ingest.pipeline: wrote" in line:
+            if "ingest.runner: wrote" in line:
                 written += 1
                 if written >= 10:
                     break

@@ -17,7 +17,7 @@ INGEST_MAY_USE = (
     "rag.store",
     "rag.text",
     "rag.embedding",
-    "rag.models",
+    "rag.records",
     "rag.settings",
     "rag.sentences",
 )

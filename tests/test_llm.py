@@ -196,7 +196,7 @@ def test_the_llm_answerer_checks_citations_with_the_pipelines_embedder(
 
 @pytest.mark.parametrize("reply", ["", "Lorem ipsum dolor sit amet, consectetur [1]."])
 def test_garbage_gives_the_extractive_answer(news_settings, real_embedder, reply) -> None:
-    from rag.answer import ExtractiveAnswerer
+    from rag.extractive import ExtractiveAnswerer
 
     with ScriptedServer(reply) as server:
         pipe = make_llm_pipeline(

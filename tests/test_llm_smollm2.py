@@ -26,7 +26,7 @@ from support import (
     wait_for_http,
 )
 
-from rag.models import Answer
+from rag.records import Answer
 
 pytestmark = pytest.mark.slow
 

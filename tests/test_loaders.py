@@ -21,7 +21,7 @@ from ingest.loaders import (
     discover,
     parse_date,
 )
-from rag.models import normalize_text
+from rag.records import normalize_text
 
 
 class TestDiscover:

@@ -139,7 +139,7 @@ def test_chat_keeps_answering_while_cli_ingest_writes(
 ANSWERER = r"""
 import json, sys, time
 from pathlib import Path
-from rag.models import Filters
+from rag.records import Filters
 from rag.pipeline import get_pipeline
 from rag.settings import Settings
 

@@ -14,8 +14,8 @@ import pytest
 from ingest import Ingestor
 from rag import query
 from rag.condense import condense, is_follow_up
-from rag.models import Answer, Filters
 from rag.pipeline import ChatSession, Pipeline
+from rag.records import Answer, Filters
 from rag.settings import Settings
 
 

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 import rag
 import rag.pipeline
-from rag.models import Filters, Query
 from rag.pipeline import ChatSession, Pipeline
+from rag.records import Filters, Query
 from rag.settings import Settings
 
 

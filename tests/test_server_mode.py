@@ -31,8 +31,8 @@ from server_support import (
 import rag.embedding
 import rag.pipeline
 from ingest import Ingestor
-from rag.models import Filters
 from rag.pipeline import Pipeline
+from rag.records import Filters
 from rag.settings import Settings
 from rag.store import (
     STORE_KEY,

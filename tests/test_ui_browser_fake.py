@@ -61,7 +61,7 @@ class _SlowPipeline(_BrokenPipeline):
 
     def stream(self, question: str, **_: object):
         question = getattr(question, "question", question)  # a rag Query since issue 20
-        from rag.models import Answer
+        from rag.records import Answer
 
         for i in range(60):
             time.sleep(0.25)
@@ -160,7 +160,7 @@ class _HostileShortPipeline(_BrokenPipeline):
 
     def stream(self, question: str, **_: object):
         question = getattr(question, "question", question)  # a rag Query since issue 20
-        from rag.models import Answer, Citation
+        from rag.records import Answer, Citation
 
         quote = f"The label read {self.SHORT} in red."
         yield "The label"
@@ -184,7 +184,7 @@ class _HostileShortPipeline(_BrokenPipeline):
 def short_pipeline(tmp_path_factory: pytest.TempPathFactory, real_embedder):  # noqa: ANN001
     """The real pipeline over the test corpus, its answerer wrapped to set `short`."""
     from ingest import Ingestor
-    from rag.answer import ExtractiveAnswerer
+    from rag.extractive import ExtractiveAnswerer
     from rag.pipeline import Pipeline
     from rag.settings import Settings
 

@@ -15,7 +15,7 @@ import pytest
 from support import require
 from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, _bot_messages, _free_port, ask
 
-from rag.models import Answer, Citation, DocumentInfo
+from rag.records import Answer, Citation, DocumentInfo
 
 pytest.importorskip("playwright.sync_api")
 

@@ -11,7 +11,7 @@ import datetime as dt
 import pytest
 
 from ingest.summary import Failure, IngestSummary
-from rag.models import Answer, Citation, DocumentInfo
+from rag.records import Answer, Citation, DocumentInfo
 from ui import render
 from ui.auth import auth_checker, load_credentials
 from ui.examples import example_questions, question_from_title

@@ -12,7 +12,7 @@ import pytest
 
 import rag
 import rag.store
-from rag.models import Answer, Citation, Query
+from rag.records import Answer, Citation, Query
 from ui import cli, render
 
 QUOTE = "Damar Hamlin has played safety for the Buffalo Bills since 2021."

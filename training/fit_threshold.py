@@ -25,8 +25,8 @@ from tqdm import tqdm
 from evaluation.realtimeqa import load_realtimeqa, realtimeqa_settings, subset
 from evaluation.squad import squad_settings
 from evaluation.squad2 import find_squad2, load_squad2, split_by_title, spread
-from rag.models import Filters
 from rag.pipeline import Pipeline
+from rag.records import Filters
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -224,7 +224,7 @@ def _ingest(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
 
 def _ask(args: argparse.Namespace, settings) -> int:  # noqa: ANN001
     from rag import query
-    from rag.models import Filters, Query
+    from rag.records import Filters, Query
     from rag.store import StoreError, embedded_store_missing
 
     filters = Filters(sources=args.source, since=args.since, until=args.until)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
-from rag.models import DocumentInfo
+from rag.records import DocumentInfo
 
 MAX_TITLE_CHARS = 90
 _WORDS = re.compile(r"\w+")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from rag.models import Filters
+from rag.records import Filters
 
 
 def parse_date(value: str | None, field: str) -> dt.date | None:

@@ -17,7 +17,7 @@ import gradio as gr
 from ingest import delete_document, ingest_corpus
 from ingest.summary import IngestSummary
 from rag import ChatSession, get_pipeline
-from rag.models import Answer, Query
+from rag.records import Answer, Query
 from rag.settings import Settings
 from rag.store.lease import LeaseHeldError
 from ui import render

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
 from ingest.summary import IngestSummary
-from rag.models import Answer, Citation, DocumentInfo
+from rag.records import Answer, Citation, DocumentInfo
 
 # `[3]` as written by the answerer; kept literal so the citation numbers stay readable.
 _MARKER = re.compile(r"\[\d{1,3}\]")

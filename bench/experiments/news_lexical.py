@@ -61,8 +61,8 @@ def chunks(arts: list, size: int, overlap: int, name: str) -> list[Unit]:
         return pickle.loads(path.read_bytes())
     from tqdm import tqdm
 
-    from rag.models import normalize_text
     from rag.pipeline import shared_embedder as get_embedder
+    from rag.records import normalize_text
     from rag.sentences import sentence_spans
     from rag.settings import Settings
 

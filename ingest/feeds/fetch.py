@@ -37,7 +37,7 @@ from ingest.feeds.registry import (
 )
 from ingest.feeds.summary import FetchFailure, FetchSummary
 from ingest.feeds.writer import article_path, remove_article, render, write_if_changed
-from ingest.pipeline import Ingestor
+from ingest.runner import Ingestor
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)

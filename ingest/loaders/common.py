@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.loaders.dates import parse_date
-from rag.models import Article, normalize_text
+from rag.records import Article, normalize_text
 
 
 class LoadError(Exception):

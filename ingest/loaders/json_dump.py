@@ -27,7 +27,7 @@ from ingest.loaders.common import (
     title_from_name,
 )
 from ingest.loaders.reading import decode_text
-from rag.models import Article
+from rag.records import Article
 
 logger = logging.getLogger(__name__)
 

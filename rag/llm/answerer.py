@@ -13,13 +13,13 @@ import numpy as np
 from llama_index.core.llms import LLM
 
 from rag import citecheck
-from rag.answer import ExtractiveAnswerer, make_citation
 from rag.embedding import Embedder
+from rag.extractive import ExtractiveAnswerer, make_citation
 from rag.llm.backends import build_llm, describe_error, first_line
 from rag.llm.generation import Generation
 from rag.llm.prompts import ANSWER_MAX_SENTENCES, CONTEXT_PASSAGES, build_messages
-from rag.models import Answer, Citation
 from rag.reading import Reading
+from rag.records import Answer, Citation
 from rag.retrieval import Passage, Retrieval
 from rag.settings import Settings
 

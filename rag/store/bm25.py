@@ -72,7 +72,7 @@ class Bm25Index:
             retriever.index(tokens, show_progress=False)
         return cls(ids, retriever, meta, doc_freq)
 
-    def allowed(self, filters) -> np.ndarray | None:  # noqa: ANN001 - rag.models.Filters
+    def allowed(self, filters) -> np.ndarray | None:  # noqa: ANN001 - rag.records.Filters
         """Mask of chunks passing the filters (None: all): `rag.store.filters`, the same rules
         as the Chroma `where` of the dense side."""
         columns = {"doc_id": self._doc_id, "source": self._source, "published_num": self._published}

@@ -1,4 +1,4 @@
-"""The one translation of `rag.models.Filters`: to a Chroma `where` and to a BM25 mask.
+"""The one translation of `rag.records.Filters`: to a Chroma `where` and to a BM25 mask.
 
 Both sides are generated from the same list of clauses (`clauses`), so dense and lexical
 retrieval always admit the same articles. The rules:
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.models import Filters
+from rag.records import Filters
 from rag.store.schema import published_number
 
 # (metadata field, Chroma operator, value)

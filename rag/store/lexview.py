@@ -153,7 +153,7 @@ class LexicalView:
         live = self._published[self._alive[: self._size]]
         return int(live.max()) if live.size else -1
 
-    def allowed(self, filters) -> np.ndarray | None:  # noqa: ANN001 - rag.models.Filters
+    def allowed(self, filters) -> np.ndarray | None:  # noqa: ANN001 - rag.records.Filters
         """`rag.store.filters.mask` over the view's columns, dead rows excluded."""
         n = self._size
         columns = {

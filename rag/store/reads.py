@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from rag.models import Filters
+from rag.records import Filters
 from rag.store.chroma import ChromaCollections
 from rag.store.filters import chroma_where
 from rag.store.schema import PAGE, ChunkHit, SentenceRecord

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from rag import text
-from rag.models import Article, Chunk, DocumentInfo
+from rag.records import Article, Chunk, DocumentInfo
 
 STORE_KEY = "__store__"
 DOC_PREFIX = "doc:"

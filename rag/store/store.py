@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from rag import text
-from rag.models import Article, Chunk, DocumentInfo
+from rag.records import Article, Chunk, DocumentInfo
 from rag.settings import Settings
 from rag.store.chroma import make_client
 from rag.store.lexical import LexicalChunk, LexicalDb, lexical_path, reconcile

@@ -7,7 +7,7 @@ the question), the answer quotes the newest article first, drops the older confl
 sentences and says "As of <date>: ". Undated passages never win or lose a conflict: without a
 date there is no "newer".
 
-Kept apart from rag/answer.py so the extractive answerer only calls `newest_first`.
+Kept apart from rag/extractive.py so the extractive answerer only calls `newest_first`.
 """
 
 from __future__ import annotations

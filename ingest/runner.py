@@ -21,7 +21,7 @@ from ingest.loaders import LoadError, discover, load_file, relative_name
 from ingest.scope import Scope, resolve_scope
 from ingest.summary import Failure, IngestSummary
 from rag.embedding import Embedder, load_embedder, resolve_model
-from rag.models import Article
+from rag.records import Article
 from rag.settings import Settings
 from rag.store import (
     ArticleWrite,

@@ -23,9 +23,9 @@ import re
 import time
 
 from rag import temporal
-from rag.models import Answer, Citation
 from rag.reading import PassageText, Reading, SpanReader, load_reader
 from rag.reading.reader import ReadSpan, WindowReading
+from rag.records import Answer, Citation
 from rag.retrieval import Passage, Retrieval, published_date
 from rag.settings import Settings
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from evaluation.metrics import citations_valid, contains_answer, sentence_support
 from rag import citecheck
-from rag.models import Answer
+from rag.records import Answer
 
 log = logging.getLogger(__name__)
 
