@@ -43,7 +43,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag.records import Article, Chunk  # noqa: E402
+from rag.records import Article, Chunk, Query  # noqa: E402
 from rag.retrieval import HybridRetriever  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from rag.store import (  # noqa: E402
@@ -188,12 +188,12 @@ def measure(size: int, sents: list[str], questions: int, root: Path, per_chunk: 
     retriever = HybridRetriever(settings, store, embedder, bm25_manager(settings, store))  # type: ignore[arg-type]
     qs = [" ".join(sents[j].split()[:10]) for j in rng.integers(0, len(sents), questions)]
     for q in qs[:10]:
-        retriever.retrieve(q)
+        retriever.retrieve(Query(question=q))
     times = []
     stages: dict[str, list[float]] = {}
     for q in tqdm(qs, desc=f"query {size}", unit="q"):
         t = time.perf_counter()
-        got = retriever.retrieve(q)
+        got = retriever.retrieve(Query(question=q))
         times.append((time.perf_counter() - t) * 1000)
         for k, v in got.timings.items():
             stages.setdefault(k, []).append(v)

@@ -35,6 +35,26 @@ log = logging.getLogger(__name__)
 History = list[tuple[str, str]]
 
 
+_blas_limited = False
+
+
+def single_threaded_blas() -> None:
+    """Limit numpy's BLAS to one thread in a process that answers questions, once.
+
+    The query path multiplies matrices of at most ~80 rows (candidate and sentence vectors);
+    a second OpenBLAS thread buys nothing there and waits on the cores torch's OpenMP threads
+    hold after a forward pass: near-duplicate collapse took 4 ms a question with two BLAS
+    threads and 0.3 ms with one (bench/query.py profile, 2026-12-06). The models run on torch's
+    own threads, which this leaves alone."""
+    global _blas_limited
+    if _blas_limited:
+        return
+    _blas_limited = True
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+
+
 class Answerer(Protocol):
     def answer(self, question: str, retrieval: Retrieval) -> Answer: ...
 
@@ -53,6 +73,7 @@ class Pipeline:
         reranker: Reranker | None = None,
     ) -> None:
         self.settings = settings
+        single_threaded_blas()
         self.store = store or shared_store(settings)
         self.embedder = embedder or shared_embedder(settings)
         self.store.check_readable(self.embedder.name, self.embedder.dim)

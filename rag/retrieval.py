@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -88,6 +88,8 @@ class Evidence:
     sentences: list[SentenceRecord]
     vector: np.ndarray
     sentence_vectors: np.ndarray  # one row per sentence, shape (len(sentences), dim)
+    sentence_tokens: list[Sequence[str]] | None = None  # stored tokens per sentence, if all have
+    sentence_sets: list[frozenset[str]] | None = None  # the same as sets (scoring's overlap)
 
 
 class HybridRetriever:
@@ -181,16 +183,19 @@ class HybridRetriever:
         committed = self.store.committed_sha([h.doc_id for h in hits.values()])
         visible = [h for h in hits.values() if committed.get(h.doc_id) == h.metadata.get("sha")]
         counts = {h.chunk_id: h.metadata["sentences"] for h in visible if "sentences" in h.metadata}
-        sentences = self.store.sentence_records([h.chunk_id for h in visible], counts=counts)
+        blocks = self.store.sentence_blocks([h.chunk_id for h in visible], counts=counts)
         out: dict[str, Evidence] = {}
         for h in visible:
             if h.vector is None:
                 continue
-            recs = sentences.get(h.chunk_id, [])
-            svecs = (
-                np.stack([v for _, v in recs]) if recs else np.zeros((0, len(h.vector)), np.float32)
-            )
-            out[h.chunk_id] = Evidence(h, [r for r, _ in recs], h.vector, svecs)
+            block = blocks.get(h.chunk_id)
+            if block is None:
+                none = np.zeros((0, len(h.vector)), np.float32)
+                out[h.chunk_id] = Evidence(h, [], h.vector, none, [])
+            else:
+                out[h.chunk_id] = Evidence(
+                    h, block.records, h.vector, block.vectors, block.tokens, block.sets
+                )
         return out
 
     def _score(
@@ -264,9 +269,8 @@ def _candidate(
         sentence_texts=[h.text[r.start - start : r.end - start] for r in recs],
         title=str(h.metadata.get("title", "")),
         ordinal=int(h.metadata.get("ordinal", 0) or 0),
-        sentence_tokens=[(r.tokens or "").split() for r in recs]
-        if all(r.tokens is not None for r in recs)
-        else None,
+        sentence_tokens=ev.sentence_tokens,
+        _sets=ev.sentence_sets,
     )
 
 
@@ -306,12 +310,16 @@ def rerank(reranker: Reranker, query: str, passages: list[Passage], depth: int) 
 def collapse_near_duplicates(passages: list[Passage], threshold: float) -> list[Passage]:
     """Keep the best-ranked of passages whose vectors are near-identical (syndicated copies,
     the same wire story under two URLs): users want distinct evidence, not the same twice."""
-    kept: list[Passage] = []
-    for p in passages:
-        if any(float(p.vector @ q.vector) >= threshold for q in kept):
+    if len(passages) < 2:
+        return list(passages)
+    # One matrix product instead of a Python dot product per pair (2 ms a question at 80).
+    sims = np.stack([p.vector for p in passages]) @ np.stack([p.vector for p in passages]).T
+    kept: list[int] = []
+    for i in range(len(passages)):
+        if kept and float(sims[i, kept].max()) >= threshold:
             continue
-        kept.append(p)
-    return kept
+        kept.append(i)
+    return [passages[i] for i in kept]
 
 
 def _ms(t0: float) -> float:

@@ -30,7 +30,7 @@ import numpy as np
 from rag import text
 from rag.records import Article, Chunk, DocumentInfo
 from rag.settings import Settings
-from rag.store.chroma import make_client
+from rag.store.chroma import make_client, read_marker
 from rag.store.lexical import LexicalChunk, LexicalDb, lexical_path, reconcile
 from rag.store.reads import StoreReads
 from rag.store.schema import (
@@ -159,17 +159,35 @@ class Store(StoreReads):
         return sorted({d.source for d in self.documents().values() if d.source})
 
     def committed_sha(self, doc_ids: list[str]) -> dict[str, str]:
-        """Current sha256 of each article (absent: not visible). One round trip."""
+        """Current sha256 of each article (absent: not visible).
+
+        Every question asks this of its ~40 candidates' articles (2.7 ms a round trip on the
+        SQuAD store). Embedded, the answers are remembered for as long as the store's change
+        marker keeps its token: every write renews it, so a remembered answer is never older
+        than the last write this process could see. The token is read before Chroma, so an
+        answer read during a write is at worst newer than its token, and is dropped at the
+        write's renewal. On a Chroma server (no marker) every call is one round trip."""
         if not doc_ids:
             return {}
-        got = self.manifest.get(
-            ids=[DOC_PREFIX + d for d in dict.fromkeys(doc_ids)], include=["metadatas"]
-        )
-        return {
-            rid[len(DOC_PREFIX) :]: str(m.get("sha256", ""))
-            for rid, m in zip(got["ids"], got["metadatas"], strict=True)
-            if m.get("sha256")
-        }
+        wanted = list(dict.fromkeys(doc_ids))
+        token = read_marker(self._marker) if self._marker is not None else None
+        known: dict[str, str] = {}
+        if token:
+            held = self.__dict__.get("_committed")
+            if held is None or held[0] != token:
+                held = (token, {})
+                self.__dict__["_committed"] = held
+            known = held[1]
+        missing = [d for d in wanted if d not in known]
+        if missing:
+            got = self.manifest.get(ids=[DOC_PREFIX + d for d in missing], include=["metadatas"])
+            fresh = dict.fromkeys(missing, "")
+            for rid, m in zip(got["ids"], got["metadatas"], strict=True):
+                fresh[rid[len(DOC_PREFIX) :]] = str(m.get("sha256", "") or "")
+            known.update(fresh)
+            if not token:
+                return {d: sha for d, sha in fresh.items() if sha}
+        return {d: known[d] for d in wanted if known.get(d)}
 
     def _iter_manifest(self) -> Iterator[tuple[str, dict[str, Any]]]:
         offset = 0
