@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -34,6 +34,13 @@ from rag.text import question_terms, tokenize
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class _HasVector(Protocol):
+    vector: np.ndarray
+
+
+V = TypeVar("V", bound=_HasVector)
 
 
 @dataclass
@@ -303,10 +310,11 @@ def rerank(reranker: Reranker, query: str, passages: list[Passage], depth: int) 
     return [head[i] for i in rerank_order(scores)] + tail
 
 
-def collapse_near_duplicates(passages: list[Passage], threshold: float) -> list[Passage]:
+def collapse_near_duplicates(passages: list[V], threshold: float) -> list[V]:
     """Keep the best-ranked of passages whose vectors are near-identical (syndicated copies,
-    the same wire story under two URLs): users want distinct evidence, not the same twice."""
-    kept: list[Passage] = []
+    the same wire story under two URLs): users want distinct evidence, not the same twice.
+    Anything with a `vector` will do (bench/experiments/news_pool.py re-ranks cached rows)."""
+    kept: list[V] = []
     for p in passages:
         if any(float(p.vector @ q.vector) >= threshold for q in kept):
             continue
