@@ -93,3 +93,19 @@ def news_settings(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Se
     summary = Ingestor(settings, embedder=real_embedder).run()
     assert not summary.failed
     return settings
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by Playwright (`playwright install` cannot download browsers
+    here), once per module; the browser tests open their own contexts and pages in it."""
+    from browser_support import CHROMIUM, CHROMIUM_ARGS
+    from support import require
+
+    require(CHROMIUM.exists(), "Debian chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()

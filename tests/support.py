@@ -15,7 +15,7 @@ import pytest
 from hypothesis import strategies as st
 
 from ingest.loaders import LoadError, LoadResult, load_file
-from rag.records import Answer
+from rag.records import Answer, Citation
 from rag.settings import Settings
 
 
@@ -211,6 +211,14 @@ def stream_all(pipeline, question: str = LLM_QUESTION) -> tuple[list[str], Answe
     return deltas, final
 
 
+def assert_llm_answered(answer: Answer) -> None:
+    """The answer is the LLM's, not the extractive fallback: every fallback's notice ends in
+    "showing the extractive answer" (rag/llm/answerer.py, `_fallback_answer`), and only a
+    generation that ran to its end records `llm_ms`."""
+    assert "extractive answer" not in answer.notice, answer.notice
+    assert "llm_ms" in answer.timings, answer.timings
+
+
 def assert_checked(answer: Answer) -> None:
     """Every citation checked, its quote a verbatim part of its passage, every [n] cited."""
     import re
@@ -223,3 +231,36 @@ def assert_checked(answer: Answer) -> None:
         assert 0.0 <= c.support <= 1.0
         assert c.quote and c.quote in c.passage
         assert c.quote_end - c.quote_start == len(c.quote)
+
+
+# ----- UI render tests (test_ui_render.py, test_ui_sources.py): an answer and its citations ----
+
+ARTICLE = "Intro sentence. The minister said rates will rise in May. Closing words."
+
+
+def citation(**kw) -> Citation:
+    """A checked-looking citation of ARTICLE; keyword arguments replace its fields."""
+    base = dict(
+        number=1,
+        doc_id="doc-1",
+        chunk_id="doc-1#0",
+        title="Rates to rise",
+        source="Daily News",
+        url="https://news.example/rates",
+        published="2024-05-02",
+        passage=ARTICLE,
+        passage_start=100,
+        quote="The minister said rates will rise in May.",
+        quote_start=116,
+        quote_end=157,
+        score=0.8123,
+    )
+    base.update(kw)
+    return Citation(**base)
+
+
+def answer(**kw) -> Answer:
+    """An answer citing `citation()`; keyword arguments replace its fields."""
+    base = dict(question="q", text="Rates will rise in May [1].", citations=[citation()])
+    base.update(kw)
+    return Answer(**base)

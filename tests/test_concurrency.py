@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from chroma_server import ChromaServer, server_settings
 from conftest import FakeEmbedder
-from test_server_mode import check_consistent, env_for, expected_shas, wait_for
+from server_support import check_consistent, env_for, expected_shas, wait_for
 
 from ingest import Ingestor
 from rag.settings import Settings

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_support import STARTUP_SECONDS, Server, ask
 from feednews import HARBOUR, publish
 from feedsite import Site, serve
-from support import require, stop_process, wait_for_http
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, STARTUP_SECONDS, Server, _free_port, ask
+from support import free_port, stop_process, wait_for_http
 
 pytest.importorskip("playwright.sync_api")
 
@@ -41,7 +41,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("feeds-browser")
     corpus = root / "corpus"
     corpus.mkdir()
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "NEWSRAG_CORPUS_DIR": str(corpus),
@@ -74,19 +74,14 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture
-def page(app: Server):
-    require(CHROMIUM.exists(), "Debian chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        pg = context.new_page()
-        pg.set_default_timeout(60_000)
-        pg.goto(app.url)
-        pg.wait_for_selector("#question textarea")
-        yield pg
-        browser.close()
+def page(browser, app: Server):  # noqa: ANN001
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    pg.goto(app.url)
+    pg.wait_for_selector("#question textarea")
+    yield pg
+    context.close()
 
 
 def test_add_a_feed_refresh_and_ask(page, app: Server, site: Site) -> None:
@@ -130,7 +125,7 @@ def test_serve_refresh_fetches_the_feeds_in_the_background(tmp_path: Path, site:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "feeds.toml").write_text(f'[[feed]]\nurl = "{site.url("news.xml")}"\n')
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "NEWSRAG_CORPUS_DIR": str(corpus),

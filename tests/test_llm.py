@@ -18,6 +18,7 @@ import pytest
 from support import (
     LLM_QUESTION,
     assert_checked,
+    assert_llm_answered,
     free_port,
     make_llm_pipeline,
     stream_all,
@@ -128,6 +129,7 @@ def test_openai_like_stream_is_checked(news_settings, real_embedder) -> None:
         deltas, answer = stream_all(pipe)
     assert "".join(deltas) == reply  # the raw tokens first, as the model wrote them
     assert not answer.abstained
+    assert_llm_answered(answer)
     assert_checked(answer)
     assert "84 million pounds" in answer.text and "2027" in answer.text
     assert "cheese" not in answer.text and "[9]" not in answer.text
@@ -150,6 +152,7 @@ def test_unsupported_sentences_can_be_marked(news_settings, real_embedder) -> No
         )
         answer = pipe.answer(LLM_QUESTION)
     assert "green cheese. [unsupported]" in answer.text
+    assert_llm_answered(answer)
     assert_checked(answer)
 
 
@@ -188,6 +191,7 @@ def test_the_llm_answerer_checks_citations_with_the_pipelines_embedder(
         pipe = Pipeline(s, embedder=embedder)  # the default answerer for this backend
         answer = pipe.answer(LLM_QUESTION)
     assert pipe.answerer.embedder is embedder
+    assert_llm_answered(answer)
     assert "84 million pounds" in answer.text
     assert_checked(answer)
     # The draft's sentence was embedded by the pipeline's model for the citation check.

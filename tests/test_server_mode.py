@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from chroma_server import ChromaServer, free_port, server_settings
+from chroma_server import ChromaServer, server_settings
 from newsdata import write_corpus
 from server_support import (
     BIN,
@@ -27,6 +27,7 @@ from server_support import (
     expected_shas,
     wait_for,
 )
+from support import free_port
 
 import rag.embedding
 import rag.pipeline

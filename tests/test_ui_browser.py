@@ -11,33 +11,21 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from browser_support import ANSWER_MS, STARTUP_SECONDS, Server, ask, bot_messages, wait_answer
 from newsdata import write_corpus
-from support import require, stop_process, wait_for_http
+from support import free_port, stop_process, wait_for_http
 
 expect = pytest.importorskip("playwright.sync_api").expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-STARTUP_SECONDS = 300
-ANSWER_MS = 90_000
 
 EVIL = {
     "title": 'Record pumpkin <img src=x onerror="window.__pwned=2"> weighs in',
@@ -66,29 +54,13 @@ drive cattle over the pass for at least four centuries.
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    url: str
-    corpus: Path
-    log: Path
-
-    def log_tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("ui-browser")
     corpus = root / "corpus"
     write_corpus(corpus)
     (corpus / "pumpkin.json").write_text(json.dumps(EVIL), encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "NEWSRAG_CORPUS_DIR": str(corpus),
@@ -114,17 +86,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         stop_process(proc, 30)
 
 
-@pytest.fixture(scope="module")
-def browser():
-    require(CHROMIUM.exists(), "Debian chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def page(browser, server: Server):
     context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -148,35 +109,6 @@ def ingested(server: Server) -> Server:
     summary = _ingest(server)
     assert summary.endswith("failed 0"), summary
     return server
-
-
-def _bot_messages(page):
-    return page.locator('#chat [data-testid="bot"]')
-
-
-def ask(page, question: str) -> str:
-    """Type a question, wait for the streamed answer to finish; return the answer's text."""
-    before = _bot_messages(page).count()
-    page.fill("#question textarea", question)
-    page.press("#question textarea", "Enter")
-    return wait_answer(page, before)
-
-
-def wait_answer(page, before: int) -> str:
-    """Wait until answer number before+1 is complete (no cursor, sources panel settled)."""
-    page.wait_for_function(
-        """(n) => {
-            const bots = document.querySelectorAll('#chat [data-testid="bot"]');
-            const panel = document.querySelector('#sources');
-            if (bots.length <= n || !panel) return false;
-            const text = bots[bots.length - 1].innerText;
-            return !text.includes('▌') && text.trim() !== '…'
-                && !panel.innerText.includes('Searching the corpus');
-        }""",
-        arg=before,
-        timeout=ANSWER_MS,
-    )
-    return _bot_messages(page).last.inner_text()
 
 
 def open_tab(page, name: str) -> None:
@@ -229,7 +161,7 @@ def test_ingest_then_answer_cites_and_highlights(page, server: Server, tmp_path:
     assert shot.stat().st_size > 10_000
 
     follow = ask(page, "When is it expected to open?")
-    assert _bot_messages(page).count() == 2
+    assert bot_messages(page).count() == 2
     assert "2027" in follow
 
     page.click("#clear")
@@ -272,7 +204,7 @@ def test_untrusted_article_shows_as_text(ingested: Server, page, server: Server)
     assert "Garden <b>Times</b>" in panel
     assert page.locator("#sources a").count() == 0  # the javascript: url is not a link
     assert page.locator("#chat img, #sources img, #chat script, #sources script").count() == 0
-    assert "<img src=x" in _bot_messages(page).last.inner_text()  # title in the chat, as text
+    assert "<img src=x" in bot_messages(page).last.inner_text()  # title in the chat, as text
 
     open_tab(page, "Corpus")
     page.locator("#documents").filter(has_text="Record pumpkin <img").wait_for()

@@ -1,6 +1,7 @@
 """The web UI in Chromium against an in-process app with a fake backend: failures, Stop and
 Clear, the short answer, the sources panel and the layout, and login. Split from
-test_ui_browser.py (which runs the real app as users start it); shares its browser fixture."""
+test_ui_browser.py (which runs the real app as users start it); the browser fixture is in
+conftest.py."""
 
 from __future__ import annotations
 
@@ -11,24 +12,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_support import ask, bot_messages
 from newsdata import write_corpus
-from support import require
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, _bot_messages, _free_port, ask
+from support import free_port
 
 pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require(CHROMIUM.exists(), "Debian chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 # ---- in-process app with a fake backend: failures and login, no model needed ----------------
@@ -78,7 +68,7 @@ def fake_app(tmp_path: Path):
         settings = Settings(corpus_dir=tmp_path / "corpus", store_dir=tmp_path / "store", auth=auth)
         demo = build_app(settings, pipeline=pipeline or _BrokenPipeline())
         demo.queue(default_concurrency_limit=settings.concurrency)
-        kwargs = launch_kwargs(settings) | {"server_port": _free_port(), "quiet": True}
+        kwargs = launch_kwargs(settings) | {"server_port": free_port(), "quiet": True}
         demo.launch(prevent_thread_lock=True, **kwargs)
         started.append(demo)
         return demo.local_url
@@ -109,7 +99,7 @@ def test_stop_and_clear_cut_a_streaming_answer(fake_app, browser) -> None:
     page.goto(url)
     page.fill("#question textarea", "a long one please")
     page.press("#question textarea", "Enter")
-    bot = _bot_messages(page)
+    bot = bot_messages(page)
     bot.filter(has_text="word3").wait_for(timeout=30_000)
     page.click("#stop")
     bot.filter(has_text="(stopped)").wait_for(timeout=10_000)
@@ -201,7 +191,7 @@ def test_chat_shows_the_short_answer_first_in_bold(fake_app, browser, short_pipe
     page.goto(fake_app(pipeline=short_pipeline))
     page.wait_for_selector("#question textarea")
     text = ask(page, "How much will the new harbour bridge in Port Ellery cost?")
-    bot = _bot_messages(page).last
+    bot = bot_messages(page).last
     strong = bot.locator("strong").first
     assert strong.inner_text() == "84 million pounds"
     first = bot.locator("p").first  # the short answer is the message's first paragraph
@@ -221,7 +211,7 @@ def test_hostile_short_answer_shows_as_text(fake_app, browser) -> None:
     page.goto(fake_app(pipeline=_HostileShortPipeline()))
     page.wait_for_selector("#question textarea")
     ask(page, "what did the label say?")
-    bot = _bot_messages(page).last
+    bot = bot_messages(page).last
     # one bold run for the short answer (its `**` stay text), then the "Sources:" label
     assert bot.locator("strong").all_inner_texts() == [_HostileShortPipeline.SHORT, "Sources:"]
     assert page.locator("#chat img, #chat script, #chat a[href^=javascript]").count() == 0
@@ -232,15 +222,16 @@ def test_hostile_short_answer_shows_as_text(fake_app, browser) -> None:
 
 def test_login_is_required_when_auth_is_set(fake_app) -> None:
     from gradio_client import Client
+    from gradio_client.exceptions import AppError, AuthenticationError
 
     url = fake_app(auth="ann:s3cret")
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(url + "config", timeout=10)
     assert refused.value.code == 401
-    with pytest.raises(Exception):  # noqa: B017 - any refusal will do
+    with pytest.raises(AuthenticationError, match="credentials were not provided"):
         Client(url, verbose=False)
     client = Client(url, auth=("ann", "s3cret"), verbose=False)
-    with pytest.raises(Exception, match="the store went away"):
+    with pytest.raises(AppError, match="the store went away"):
         client.predict("q", api_name="/ask")
 
 

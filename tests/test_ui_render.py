@@ -9,43 +9,17 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from support import ARTICLE, answer, citation
 
 from ingest.summary import Failure, IngestSummary
-from rag.records import Answer, Citation, DocumentInfo
+from rag.records import DocumentInfo
 from ui import render
 from ui.auth import auth_checker, load_credentials
 from ui.examples import example_questions, question_from_title
 from ui.filters import build_filters
 
-ARTICLE = "Intro sentence. The minister said rates will rise in May. Closing words."
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=2">'
-
-
-def citation(**kw) -> Citation:
-    base = dict(
-        number=1,
-        doc_id="doc-1",
-        chunk_id="doc-1#0",
-        title="Rates to rise",
-        source="Daily News",
-        url="https://news.example/rates",
-        published="2024-05-02",
-        passage=ARTICLE,
-        passage_start=100,
-        quote="The minister said rates will rise in May.",
-        quote_start=116,
-        quote_end=157,
-        score=0.8123,
-    )
-    base.update(kw)
-    return Citation(**base)
-
-
-def answer(**kw) -> Answer:
-    base = dict(question="q", text="Rates will rise in May [1].", citations=[citation()])
-    base.update(kw)
-    return Answer(**base)
 
 
 # ---- escaping -------------------------------------------------------------------------------

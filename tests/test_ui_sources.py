@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from test_ui_render import answer, citation
+from support import answer, citation
 
 from ui import render
 

@@ -93,18 +93,14 @@ def chunks(arts: list, size: int, overlap: int, name: str) -> list[Unit]:
     return out
 
 
-def _tok(texts: list[str]) -> list[list[str]]:
-    return bm25_tokenize(texts)  # the production BM25 analysis, not a copy of it
-
-
 class Units:
     """Units tokenized once (title and body apart), indexed per variant."""
 
     def __init__(self, units: list[Unit], arts: list) -> None:
         self.units = units
-        self.body = _tok([u[3] for u in units])
+        self.body = bm25_tokenize([u[3] for u in units])
         titles = list(dict.fromkeys(u[2] for u in units))
-        tt = dict(zip(titles, _tok(titles), strict=True))
+        tt = dict(zip(titles, bm25_tokenize(titles), strict=True))
         self.title = [tt[u[2]] for u in units]
         self.pub = np.array(
             [
@@ -129,7 +125,7 @@ def evaluate(
     r = bm25s.BM25(k1=k1, b=b)
     r.index(docs, show_progress=False)
     vocab = r.vocab_dict
-    qtok = _tok([q.question for q in qs])
+    qtok = bm25_tokenize([q.question for q in qs])
     hits = np.zeros((len(qs), 3))
     for i, q in enumerate(qs):
         terms = [t for t in qtok[i] if t in vocab]

@@ -1,13 +1,16 @@
 """Scoring fitted on news and SQuAD together (issue 12): why plain BM25 over 150-word windows
 beat newsrag's fused ranking on RealTimeQA, and what fixes it.
 
-Reads the stores that `newsrag eval realtimeqa` (and `eval squad`) built — chunk texts, titles,
-positions, dates, chunk and sentence vectors — once into a cache (NEWSRAG_EXP_CACHE, default
-/work/data/newsrag-exp; nothing of RealTimeQA is committed), then simulates the query pipeline
-in memory for every question: visible chunks as of the question date, BM25 (bm25s, English stop
-words, snowball stemmer; variants below) and dense top-40 pools, `rag.scoring` features of each
-candidate plus extra ones (chunk position, article-level BM25, BM25 variants), cached per
-question, so re-weighting and re-fitting cost seconds.
+Asks every question of the stores that `newsrag eval realtimeqa` (and `eval squad`) built
+through the production retriever (`rag.pipeline.Pipeline.retrieve`, news as of its question
+date) and keeps its `Retrieval.scored`: every candidate with the raw `rag.scoring` features,
+ordinal and recency bonus the scorer used (news_pool.py; cached per store under
+NEWSRAG_EXP_CACHE, default /work/data/newsrag-exp; nothing of RealTimeQA is committed). Other
+weights are then tried with `rag.scoring.fusion_scores` and the retriever's own near-duplicate
+collapse, so re-weighting and re-fitting cost seconds and fit the scorer that runs; the
+production weights must give back the production top 10 (logged per store). The old copy's
+extra features (BM25 variants, article-level BM25 and cosine) went with it: the retriever does
+not compute them.
 
     python bench/experiments/news_scoring.py --period dev=STORE_DIR:2024-01-01:2024-01-14 \\
         --period check=STORE_DIR:2024-07-01:2024-07-14 --squad SQUAD_STORE [--fit]
@@ -16,7 +19,9 @@ Fitting uses ONLY the periods named dev* (RealTimeQA 2024-01..06 weeks) plus the
 the first 10 SQuAD titles (the dev split of bench/experiments/squad_scoring.py); check* periods
 (2024-07..12) and the other SQuAD titles are reported, never fitted.
 
-RESULTS (2026-12-03; hit@1/@5/@10 = the answer string in the top-1/5/10 passage's text; the
+RESULTS (2026-12-03; measured with the previous version of this script, which re-implemented
+fusion and the near-duplicate collapse on an in-memory copy of the stores, before it read
+`Retrieval.scored`; hit@1/@5/@10 = the answer string in the top-1/5/10 passage's text; the
 answer is asked as of its question date; "dev" = fitted on, "check" = 2024-07..12, never fitted)
 
 Why the windows "won": at scale they do not. bench/experiments/news_lexical.py over whole
@@ -68,11 +73,11 @@ should weigh less on news (the fit says 1, on 12 questions), sentence-feature we
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import logging
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -82,118 +87,70 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from news_pool import (  # noqa: E402
     CACHE,
-    EXTRA,
-    QFeatures,
     Question,
-    Snapshot,
-    features,
+    Run,
+    check_reproduces,
     news_questions,
-    snapshot,
+    ranking,
+    retrieve_all,
     squad_questions,
 )
+
+from rag.scoring import DEFAULT_WEIGHTS, FusionWeights  # noqa: E402
 
 log = logging.getLogger("news_scoring")
 
 
-# ----- ranking and metrics ------------------------------------------------------------------
-
-FEATS = ("bm25", "dense", "sent1", "sent2", "lex", *EXTRA[1:])  # z-scored; ordinal is a prior
+# ----- metrics ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Weights:
-    w: tuple[tuple[str, float], ...]  # z-scored feature weights
-    lede: float = 0.0  # score -= lede * log(1 + chunk ordinal): the inverted pyramid
-    dedupe: float = 0.95
-
-    def get(self, name: str) -> float:
-        return dict(self.w).get(name, 0.0)
-
-    def with_(self, **kw: float) -> Weights:
-        d = dict(self.w)
-        lede = kw.pop("lede", self.lede)
-        d.update(kw)
-        return Weights(tuple(d.items()), lede, self.dedupe)
-
-
-CURRENT = Weights((("bm25", 1.0), ("dense", 2.0), ("sent1", 1.5), ("lex", 1.5)))
-
-
-def _z(x: np.ndarray) -> np.ndarray:
-    return (x - x.mean(0)) / np.maximum(x.std(0), 1e-6)
-
-
-def ranking(qf: QFeatures, snap: Snapshot, w: Weights) -> np.ndarray:
-    """Pool positions, best first, near-duplicates collapsed (as the retriever does)."""
-    if not len(qf.idx):
-        return np.zeros(0, int)
-    x = np.concatenate([qf.base, qf.extra[:, 1:]], axis=1)
-    vec = np.array([w.get(f) for f in FEATS])
-    s = _z(x) @ vec - w.lede * np.log1p(qf.extra[:, 0])
-    order = np.argsort(-s, kind="stable")
-    kept: list[int] = []
-    vecs = snap.chunk_vec[qf.idx]
-    for o in order:
-        if len(kept) >= 10:
-            break
-        if kept and float(np.max(vecs[kept] @ vecs[o])) >= w.dedupe:
-            continue
-        kept.append(int(o))
-    return np.array(kept, int)
-
-
-def news_metrics(fs: list[QFeatures], snap: Snapshot, w: Weights) -> dict[str, float]:
-    hits = np.zeros((len(fs), 3))
-    for i, qf in enumerate(fs):
-        lab = qf.label[ranking(qf, snap, w)]
-        hits[i] = [lab[:1].any(), lab[:5].any(), lab[:10].any()]
-    m = hits.mean(0) if len(fs) else np.zeros(3)
+def _hits(labels: list[np.ndarray]) -> dict[str, float]:
+    hits = np.array([[lab[:1].any(), lab[:5].any(), lab[:10].any()] for lab in labels])
+    m = hits.mean(0) if len(labels) else np.zeros(3)
     return {"h1": float(m[0]), "h5": float(m[1]), "h10": float(m[2])}
 
 
-def side_metrics(fs: list[QFeatures], side: str) -> dict[str, float]:
-    hits = np.zeros((len(fs), 3))
-    for i, qf in enumerate(fs):
-        where = {c: j for j, c in enumerate(qf.idx)}
-        lab = np.array([qf.label[where[c]] for c in getattr(qf, side)], bool)
-        hits[i] = [lab[:1].any(), lab[:5].any(), lab[:10].any()]
-    m = hits.mean(0) if len(fs) else np.zeros(3)
-    return {"h1": float(m[0]), "h5": float(m[1]), "h10": float(m[2])}
+def news_metrics(run: Run, w: FusionWeights) -> dict[str, float]:
+    return _hits([qf.label[ranking(qf, run, w)] for qf in run.questions])
 
 
-def squad_metrics(fs: list[QFeatures], snap: Snapshot, w: Weights) -> dict[str, float]:
+def side_metrics(run: Run, side: str) -> dict[str, float]:
+    return _hits([getattr(qf, f"side_{side}") for qf in run.questions])
+
+
+def squad_metrics(run: Run, w: FusionWeights) -> dict[str, float]:
     rr = []
-    for qf in fs:
-        docs = list(dict.fromkeys(snap.doc_ids[qf.idx[o]] for o in ranking(qf, snap, w)))
-        gold = [snap.doc_ids[c] for c, lab in zip(qf.idx, qf.label, strict=False) if lab]
+    for qf in run.questions:
+        docs = list(dict.fromkeys(run.doc_ids[qf.ids[o]] for o in ranking(qf, run, w)))
+        gold = [run.doc_ids[c] for c, lab in zip(qf.ids, qf.label, strict=True) if lab]
         rank = docs.index(gold[0]) + 1 if gold and gold[0] in docs[:10] else 0
         rr.append(1 / rank if rank else 0.0)
-    rr = np.array(rr)
-    return {"mrr": float(rr.mean()), "r1": float((rr == 1).mean()), "r5": float((rr >= 0.2).mean())}
+    r = np.array(rr)
+    return {"mrr": float(r.mean()), "r1": float((r == 1).mean()), "r5": float((r >= 0.2).mean())}
 
 
 def windows(data, qs: list[Question]) -> dict[str, float]:  # noqa: ANN001
     from evaluation.realtimeqa import WindowBaseline, contains
 
     base = WindowBaseline(data.articles.values())
-    hits = np.zeros((len(qs), 3))
-    for i, q in enumerate(qs):
+    labels = []
+    for q in qs:
         as_of = dt.datetime.strptime(str(q.as_of), "%Y%m%d").date()
-        lab = np.array([contains(t, q.answer) for t in base.search(q.text, as_of)], bool)
-        hits[i] = [lab[:1].any(), lab[:5].any(), lab[:10].any()]
-    m = hits.mean(0) if len(qs) else np.zeros(3)
-    return {"h1": float(m[0]), "h5": float(m[1]), "h10": float(m[2])}
+        labels.append(np.array([contains(t, q.answer) for t in base.search(q.text, as_of)], bool))
+    return _hits(labels)
 
 
-def fit(objective, start: Weights, names: tuple[str, ...], rounds: int = 3) -> Weights:  # noqa: ANN001
+GRIDS = {"lede": (0, 0.5, 1.0, 1.5, 2.0, 3.0)}
+
+
+def fit(objective, start: FusionWeights, names: tuple[str, ...], rounds: int = 3) -> FusionWeights:  # noqa: ANN001
     """Coordinate ascent over a small grid, bm25 fixed at 1 as the scale."""
-    grids = {"lede": (0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)}
     best, best_v = start, objective(start)
     for _ in range(rounds):
         improved = False
         for n in names:
-            for v in grids.get(n, (0, 0.25, 0.5, 1, 1.5, 2, 3)):
-                cand = best.with_(**{n: v})
+            for v in GRIDS.get(n, (0, 0.25, 0.5, 1, 1.5, 2, 3)):
+                cand = dataclasses.replace(best, **{n: v})
                 val = objective(cand)
                 if val > best_v + 1e-9:
                     best, best_v, improved = cand, val, True
@@ -204,11 +161,7 @@ def fit(objective, start: Weights, names: tuple[str, ...], rounds: int = 3) -> W
 
 
 def main() -> None:
-    import __main__
-
-    # caches pickled while these classes lived in this script
-    __main__.Snapshot, __main__.QFeatures = Snapshot, QFeatures  # type: ignore[attr-defined]
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--period", action="append", default=[], help="NAME=STORE:FROM:TO")
     ap.add_argument("--squad", type=Path, help="store built by `eval squad`")
     ap.add_argument("--fit", action="store_true")
@@ -222,54 +175,53 @@ def main() -> None:
         name, rest = spec.split("=", 1)
         store, a, b = rest.rsplit(":", 2)
         qs, data = news_questions(a, b)
-        snap = snapshot(Path(store), "realtimeqa", name)
-        news[name] = (snap, features(name, snap, qs), windows(data, qs), qs)
+        run = retrieve_all(name, Path(store), "realtimeqa", qs)
+        check_reproduces(name, run)
+        news[name] = (run, windows(data, qs))
     squad = None
     if args.squad:
         sq_qs, dev = squad_questions()
-        snap = snapshot(args.squad, "squad", "squad")
         keep = np.nonzero(dev)[0]  # only the dev titles' questions (fit), to save time
-        squad = (snap, features("squad-dev", snap, [sq_qs[i] for i in keep]))
+        squad = retrieve_all("squad-dev", args.squad, "squad", [sq_qs[i] for i in keep])
+        check_reproduces("squad-dev", squad)
 
-    def report(w: Weights, label: str) -> None:
+    def report(w: FusionWeights, label: str) -> None:
         print(f"== {label}: {w}")
-        for name, (snap, fs, win, _qs) in news.items():
-            m = news_metrics(fs, snap, w)
+        for name, (run, win) in news.items():
+            m = news_metrics(run, w)
             print(
-                f"  {name:8} n={len(fs):3} fused {m['h1']:.3f}/{m['h5']:.3f}/{m['h10']:.3f}  "
+                f"  {name:8} n={len(run.questions):3} "
+                f"fused {m['h1']:.3f}/{m['h5']:.3f}/{m['h10']:.3f}  "
                 f"windows {win['h1']:.3f}/{win['h5']:.3f}/{win['h10']:.3f}"
             )
         if squad:
-            m = squad_metrics(squad[1], squad[0], w)
+            m = squad_metrics(squad, w)
             print(f"  squad-dev MRR@10 {m['mrr']:.3f} R@1 {m['r1']:.3f} R@5 {m['r5']:.3f}")
 
-    for name, (_snap, fs, _win, _qs) in news.items():
-        b, d = side_metrics(fs, "pool_bm25"), side_metrics(fs, "pool_dense")
+    for name, (run, _win) in news.items():
+        b, d = side_metrics(run, "bm25"), side_metrics(run, "dense")
         print(
             f"{name}: bm25 side {b}  dense side {d}  pool has answer "
-            f"{np.mean([qf.label.any() for qf in fs]):.3f}"
+            f"{np.mean([qf.label.any() for qf in run.questions]):.3f}"
         )
-    report(CURRENT, "current weights")
-    for lede in (0.25, 0.5, 1.0):
-        report(CURRENT.with_(lede=lede), f"current + lede {lede}")
+    report(DEFAULT_WEIGHTS, "current weights")
+    for lede in (0.0, 1.0, 2.0):
+        report(dataclasses.replace(DEFAULT_WEIGHTS, lede=lede), f"current, lede {lede}")
     if args.fit:
-        dev_news = [v for k, v in news.items() if k.startswith("dev")]
-        base_mrr = squad_metrics(squad[1], squad[0], CURRENT)["mrr"] if squad else 0.0
+        dev_news = [run for k, (run, _win) in news.items() if k.startswith("dev")]
+        base_mrr = squad_metrics(squad, DEFAULT_WEIGHTS)["mrr"] if squad else 0.0
 
-        def objective(w: Weights) -> float:
+        def objective(w: FusionWeights) -> float:
             val = args.news_weight * np.mean(
-                [
-                    (lambda m: m["h1"] + m["h5"])(news_metrics(fs, snap, w))
-                    for snap, fs, _, _ in dev_news
-                ]
+                [(lambda m: m["h1"] + m["h5"])(news_metrics(run, w)) for run in dev_news]
             )
             if squad:
-                mrr = squad_metrics(squad[1], squad[0], w)["mrr"]
+                mrr = squad_metrics(squad, w)["mrr"]
                 val += mrr - 5 * max(0.0, base_mrr - 0.005 - mrr)
             return float(val)
 
         names = tuple(args.fit_names.split(","))
-        best = fit(objective, CURRENT, names)
+        best = fit(objective, DEFAULT_WEIGHTS, names)
         report(best, "fitted on dev")
 
 

@@ -94,24 +94,15 @@ def vectors(
 def bm25_scores(passages, questions, *, with_title: bool = True) -> np.ndarray:
     """(questions x passages) float32 BM25 scores."""
     import bm25s
-    import Stemmer
+
+    from rag.text import bm25_tokenize
 
     def fn():
-        stemmer = Stemmer.Stemmer("english")
         corpus = [(p["title"] + "\n" if with_title else "") + p["text"] for p in passages]
         retr = bm25s.BM25()
-        retr.index(
-            bm25s.tokenize(corpus, stopwords="en", stemmer=stemmer, show_progress=False),
-            show_progress=False,
-        )
+        retr.index(bm25_tokenize(corpus), show_progress=False)
         out = np.zeros((len(questions), len(passages)), dtype=np.float32)
-        qtok = bm25s.tokenize(
-            [q["question"] for q in questions],
-            stopwords="en",
-            stemmer=stemmer,
-            return_ids=False,
-            show_progress=False,
-        )
+        qtok = bm25_tokenize([q["question"] for q in questions])
         for i, toks in enumerate(tqdm(qtok, desc="bm25")):
             if toks:
                 out[i] = retr.get_scores(toks)
@@ -222,7 +213,7 @@ def metrics(r: np.ndarray) -> dict[str, float]:
     }
 
 
-def table(rows: dict[str, dict[str, np.ndarray]], splits: dict[str, np.ndarray]) -> str:
+def table(rows: dict[str, np.ndarray], splits: dict[str, np.ndarray]) -> str:
     lines = []
     head = f"{'method':34s}" + "".join(f"| {s:^27s}" for s in splits)
     lines += [head, f"{'':34s}" + "| mrr@10  r@1   r@5   r@10  " * len(splits)]

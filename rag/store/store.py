@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from rag import text
-from rag.records import Article, Chunk, DocumentInfo
+from rag.records import DocumentInfo
 from rag.settings import Settings
 from rag.store.chroma import make_client, read_marker
 from rag.store.lexical import LexicalChunk, LexicalDb, lexical_path, reconcile
@@ -39,7 +39,6 @@ from rag.store.schema import (
     PAGE,
     STORE_KEY,
     ArticleWrite,
-    SentenceRecord,
     StoreConfig,
     StoreError,
     StoreMismatchError,
@@ -210,19 +209,6 @@ class Store(StoreReads):
         }
 
     # ----- writing -----------------------------------------------------------------------------
-    def write_article(
-        self,
-        article: Article,
-        chunks: list[Chunk],
-        chunk_vectors: np.ndarray,
-        sentences: list[SentenceRecord],
-        sentence_vectors: np.ndarray,
-    ) -> None:
-        """Replace one article's chunks atomically as far as readers can tell."""
-        self.write_articles(
-            [ArticleWrite(article, chunks, chunk_vectors, sentences, sentence_vectors)]
-        )
-
     def write_articles(self, writes: list[ArticleWrite]) -> None:
         """Replace several articles' chunks, each atomically as far as readers can tell.
 
