@@ -65,6 +65,53 @@ def resolve_model(name: str) -> tuple[str, str]:
     return name, name
 
 
+# `Embedder.sentence_vectors`: how a store's sentence vectors were made. "separate": each
+# sentence encoded on its own (stores before issue 22, and embedders without
+# `encode_with_spans`); "pooled": the mean of its tokens in its chunk's forward pass.
+SEPARATE = "separate"
+POOLED = "pooled"
+
+
+def _pool_spans(
+    tokens: np.ndarray,
+    offsets: np.ndarray,
+    mask: np.ndarray,
+    spans: list[tuple[int, int]],
+    into: np.ndarray,
+) -> None:
+    """Fill `into[k]` with the normalized mean of the token vectors inside `spans[k]`; rows of
+    spans that run past the last token the model saw, or that hold no token, stay NaN.
+
+    (Subtracting half the text's mean token vector, to remove what sentences share with their
+    context, was measured too: SQuAD MRR@10 0.9173 against 0.9175 without, so it is not done.)"""
+    real = mask & (offsets[:, 1] > offsets[:, 0])  # not [CLS], [SEP] or padding
+    if not real.any() or not spans:
+        return
+    seen_to = int(offsets[real, 1].max())
+    bounds = np.asarray(spans, dtype=np.int64)  # (n, 2)
+    inside = (
+        real[None, :]
+        & (offsets[None, :, 0] >= bounds[:, :1])
+        & (offsets[None, :, 1] <= bounds[:, 1:])
+    )  # (n spans, tokens)
+    counts = inside.sum(axis=1)
+    sums = inside.astype(np.float32) @ tokens
+    means = sums / np.maximum(counts, 1)[:, None]
+    norms = np.linalg.norm(means, axis=1)
+    ok = (counts > 0) & (bounds[:, 1] <= seen_to) & (norms > 0)
+    into[ok] = means[ok] / norms[ok, None]
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16), from /proc/cpuinfo
+    (Linux; elsewhere: no)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
 SMALL_INPUT = 4  # texts per encode call below which one torch thread is used
 
 
@@ -114,7 +161,14 @@ class SentenceTransformerEmbedder:
     keeps concurrent Gradio handlers from oversubscribing the CPU.
     """
 
-    def __init__(self, model: str, *, batch_size: int = 64, quantize: bool = False) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        batch_size: int = 64,
+        quantize: bool = False,
+        bf16: bool | None = None,
+    ) -> None:
         from sentence_transformers import SentenceTransformer
 
         target, self.name = resolve_model(model)
@@ -141,6 +195,8 @@ class SentenceTransformerEmbedder:
         self.dim = int(dim_of() or 0)
         self.max_tokens = int(self._model.max_seq_length or 256)
         self.batch_size = batch_size
+        # int8 layers have no bf16 path; see `Settings.embed_bf16`
+        self.bf16 = (native_bf16() if bf16 is None else bf16) and not quantize
         self._lock = threading.Lock()
 
     def encode(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
@@ -164,6 +220,53 @@ class SentenceTransformerEmbedder:
     def count_tokens(self, text: str) -> int:
         return len(self._model.tokenizer.tokenize(text))
 
+    # How sentence vectors are made (recorded in the store; see `rag.store.StoreConfig`).
+    sentence_vectors = POOLED
+
+    def encode_with_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Each text's vector and, from the same forward pass, a vector for each of its
+        character spans: the mean of the span's token vectors, normalized.
+
+        Ingest needs a vector per chunk and per sentence of it; encoding each sentence again
+        on its own doubled the encoder's work (sentences cover the chunk). The text vectors are
+        exactly `encode`'s. A span the model did not see whole (cut by `max_tokens`) or that
+        holds no token gets a row of NaN: the caller encodes those sentences on their own.
+        """
+        import torch
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        span_out = [np.full((len(sp), self.dim), np.nan, dtype=np.float32) for sp in spans]
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # less padding
+        # bf16 where the CPU has it: 2.2x the float32 rate on this machine's AMX, vectors within
+        # cosine 0.99997 of float32's (160 SQuAD passages, 2026-12-06).
+        precision = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16)
+        with self._lock, torch.inference_mode(), precision:
+            for lo in range(0, len(order), self.batch_size):
+                rows = order[lo : lo + self.batch_size]
+                # The model's own tokenization (`encode` calls the same tokenizer with these
+                # arguments; tests compare the vectors), plus each token's character offsets.
+                features = dict(
+                    self._model.tokenizer(
+                        [texts[i] for i in rows],
+                        padding=True,
+                        truncation="longest_first",
+                        max_length=self.max_tokens,
+                        return_offsets_mapping=True,
+                        return_tensors="pt",
+                    )
+                )
+                offsets = features.pop("offset_mapping").numpy()
+                result = self._model(features)
+                pooled = torch.nn.functional.normalize(result["sentence_embedding"], dim=1)
+                out[rows] = pooled.float().numpy()
+                tokens = result["token_embeddings"].float().numpy()
+                mask = features["attention_mask"].numpy().astype(bool)
+                for b, i in enumerate(rows):
+                    _pool_spans(tokens[b], offsets[b], mask[b], spans[i], span_out[i])
+        return out, span_out
+
 
 def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
     """Load the embedding model these settings name (a new instance: `rag.pipeline.
@@ -177,4 +280,5 @@ def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
         settings.embed_model,
         batch_size=settings.embed_batch_size,
         quantize=settings.embed_quantize,
+        bf16=settings.embed_bf16,
     )

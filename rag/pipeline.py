@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rag.condense import condense
-from rag.embedding import Embedder, SentenceTransformerEmbedder, load_embedder
+from rag.embedding import SEPARATE, Embedder, SentenceTransformerEmbedder, load_embedder
 from rag.extractive import ExtractiveAnswerer
 from rag.reading import SpanReader, load_reader
 from rag.records import Answer, Query
@@ -76,7 +76,8 @@ class Pipeline:
         single_threaded_blas()
         self.store = store or shared_store(settings)
         self.embedder = embedder or shared_embedder(settings)
-        self.store.check_readable(self.embedder.name, self.embedder.dim)
+        how = str(getattr(self.embedder, "sentence_vectors", SEPARATE))
+        self.store.check_readable(self.embedder.name, self.embedder.dim, how)
         self.bm25 = bm25 or shared_bm25(settings, self.store)
         self.retriever = HybridRetriever(
             settings,

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     embed_model: str = DEFAULT_EMBED_MODEL
     embed_batch_size: int = Field(default=64, ge=1)
     embed_quantize: bool = False  # int8 dynamic quantization of the embedder (CPU only)
+    # Ingest's encoder pass in bfloat16 (None: when the CPU computes bf16 natively: AMX or
+    # AVX512-BF16; emulated bf16 would be slower). Vectors stay within 1e-4 of float32's.
+    embed_bf16: bool | None = None
     embed_threads: int | None = None
 
     # Chunking, in word pieces of the embedding model (MiniLM reads 256).

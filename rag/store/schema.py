@@ -38,6 +38,10 @@ class StoreConfig:
     `tokenizer` is `rag.text.TOKENIZER_VERSION`: every sentence record keeps its tokens from
     ingest, so a store written by another tokenizer would score questions against terms the
     query side no longer produces. Stores written before the field existed used version "1".
+
+    `sentence_vectors` says how the sentence vectors were made (`rag.embedding.SEPARATE`: each
+    sentence encoded alone, every store before the field existed; `POOLED`: from its chunk's
+    forward pass): the two are not comparable, so a store is never written or read the other way.
     """
 
     model: str
@@ -46,6 +50,7 @@ class StoreConfig:
     chunk_overlap: int
     # read when a config is made, so the version in force is always the one recorded
     tokenizer: str = field(default_factory=lambda: text.TOKENIZER_VERSION)
+    sentence_vectors: str = "separate"
 
     def as_metadata(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -58,6 +63,7 @@ class StoreConfig:
             int(m["chunk_size"]),
             int(m["chunk_overlap"]),
             str(m.get("tokenizer") or "1"),
+            str(m.get("sentence_vectors") or "separate"),
         )
 
     def differences(self, other: StoreConfig) -> list[str]:

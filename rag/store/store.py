@@ -56,6 +56,9 @@ def open_store(settings: Settings) -> Store:
     return Store(settings, make_client(settings))
 
 
+_HOW = {"separate": "one sentence at a time", "pooled": "from their chunk's encoder pass"}
+
+
 class Store(StoreReads):
     """Access to one newsrag store. Thread-safe for readers; writers serialize on a lock."""
 
@@ -87,7 +90,9 @@ class Store(StoreReads):
                 "NEWSRAG_STORE_DIR / NEWSRAG_COLLECTION at another store."
             )
 
-    def check_readable(self, embedder_name: str, dim: int) -> None:
+    def check_readable(
+        self, embedder_name: str, dim: int, sentence_vectors: str = "separate"
+    ) -> None:
         have = self.config()
         if have is None:
             raise StoreError(f"no store at {self.location} yet: run `newsrag ingest` first")
@@ -102,6 +107,12 @@ class Store(StoreReads):
                 f"the store at {self.location} was built with tokenizer version "
                 f"{have.tokenizer!r} but this newsrag uses {text.TOKENIZER_VERSION!r}; "
                 "run `newsrag ingest --rebuild`"
+            )
+        if have.sentence_vectors != sentence_vectors:
+            made, makes = (_HOW.get(h, h) for h in (have.sentence_vectors, sentence_vectors))
+            raise StoreMismatchError(
+                f"the store at {self.location} holds sentence vectors made {made} but this "
+                f"newsrag makes them {makes}; run `newsrag ingest --rebuild`"
             )
 
     def generation(self) -> str:
