@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 from evaluation.squad import find_squad, read_jsonl  # noqa: E402
 from ingest import Ingestor  # noqa: E402
 from ingest.chunking import Chunker  # noqa: E402
+from ingest.encoding import chunk_embedding_text, embedding_texts  # noqa: E402
 from ingest.loaders import discover, load_file  # noqa: E402
-from ingest.runner import chunk_embedding_text, embedding_texts  # noqa: E402
 from rag.embedding import SEPARATE, SentenceTransformerEmbedder  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 

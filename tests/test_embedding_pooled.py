@@ -11,7 +11,7 @@ from conftest import FakeEmbedder
 
 from ingest import Ingestor
 from ingest.chunking import Chunker
-from ingest.runner import embed_articles
+from ingest.encoding import embed_articles
 from rag.embedding import POOLED, SEPARATE
 from rag.pipeline import Pipeline
 from rag.records import Article
