@@ -4,6 +4,8 @@ as a subprocess, and asking a question in the chat. The `browser` fixture is in 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,20 @@ class Server:
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
+
+
+@contextmanager
+def chat_page(browser, url: str) -> Iterator:  # noqa: ANN001
+    """A page of the chat at `url`, loaded until the question box shows, in its own context."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    pg.goto(url)
+    pg.wait_for_selector("#question textarea")
+    try:
+        yield pg
+    finally:
+        context.close()
 
 
 def bot_messages(page):  # noqa: ANN001, ANN201

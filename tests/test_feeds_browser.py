@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import STARTUP_SECONDS, Server, ask
+from browser_support import STARTUP_SECONDS, Server, ask, chat_page
 from feednews import HARBOUR, publish
 from feedsite import Site, serve
 from support import free_port, stop_process, wait_for_http
@@ -75,13 +75,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture
 def page(browser, app: Server):  # noqa: ANN001
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    pg = context.new_page()
-    pg.set_default_timeout(60_000)
-    pg.goto(app.url)
-    pg.wait_for_selector("#question textarea")
-    yield pg
-    context.close()
+    with chat_page(browser, app.url) as pg:
+        yield pg
 
 
 def test_add_a_feed_refresh_and_ask(page, app: Server, site: Site) -> None:

@@ -17,7 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import ANSWER_MS, STARTUP_SECONDS, Server, ask, bot_messages, wait_answer
+from browser_support import (
+    ANSWER_MS,
+    STARTUP_SECONDS,
+    Server,
+    ask,
+    bot_messages,
+    chat_page,
+    wait_answer,
+)
 from newsdata import write_corpus
 from support import free_port, stop_process, wait_for_http
 
@@ -88,13 +96,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture
 def page(browser, server: Server):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    pg = context.new_page()
-    pg.set_default_timeout(60_000)
-    pg.goto(server.url)
-    pg.wait_for_selector("#question textarea")
-    yield pg
-    context.close()
+    with chat_page(browser, server.url) as pg:
+        yield pg
 
 
 def _ingest(server: Server) -> str:
