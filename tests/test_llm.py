@@ -162,6 +162,7 @@ class RecordingEmbedder:
     def __init__(self, inner) -> None:  # noqa: ANN001
         self.inner = inner
         self.name, self.dim, self.max_tokens = inner.name, inner.dim, inner.max_tokens
+        self.sentence_vectors = inner.sentence_vectors  # how the store it reads was made
         self.texts: list[str] = []
 
     def encode(self, texts: list[str], *, show_progress: bool = False):  # noqa: ANN201

@@ -115,8 +115,9 @@ def pipeline(news_settings: Settings) -> Pipeline:
 SHORT = [
     ("What will the new crossing in Port Ellery cost?", "84 million"),
     ("Which grandmaster lost the chess final to the teenager?", "Piotr Adamek"),
-    # "recovered by police in Brussels" answers it too; the antiques shop is then quoted second
-    ("Where was the stolen prayer book found?", "Brussels"),
+    # the article answers it twice: "was found in the back room of an antiques shop" and
+    # "recovered by police in Brussels"; either span is right
+    ("Where was the stolen prayer book found?", "Brussels|back room of an antiques shop"),
     ("How many people will the sodium-ion cell plant employ?", "1,800"),
     pytest.param(
         "Who is the mayor of Port Ellery?",
@@ -137,8 +138,9 @@ def test_short_answer_is_the_span_and_its_sentence_is_quoted_first(
 ) -> None:
     answer = pipeline.answer(question)
     assert not answer.abstained, answer.text
-    assert expected in answer.short, answer.short
-    assert len(answer.short.split()) <= len(expected.split()) + 3  # a span, not a sentence
+    right = [e for e in expected.split("|") if e in answer.short]
+    assert right, answer.short
+    assert len(answer.short.split()) <= len(right[0].split()) + 3  # a span, not a sentence
     first = answer.citations[0]
     assert answer.short_citation == first.number
     assert answer.short in first.quote
